@@ -1,0 +1,477 @@
+// The Gpu: one device, its buffer pool, pipeline cache and the command
+// encoder of the step being recorded.
+//
+// Ops record dispatches with gpu.dispatch(); nothing is submitted until
+// flush(), read() or sync(). A training step is therefore one submit. Every
+// dispatch of a step is labelled ("matmul A f32[64, 32] ..."); WebGPU errors
+// raised while the step was recorded or run are collected in error scopes and
+// thrown at the next read()/sync() as a GpuError that names those labels.
+// Device loss rejects every pending read instead of hanging.
+import { acquireDevice, describeAdapter, type AcquireOptions } from './device.ts';
+import { DeviceLostError, GpuError, OpInputError, fmtShape } from './errors.ts';
+import { KERNEL_FILES, kernelSource } from './kernel-source.ts';
+import { BufferPool } from './pool.ts';
+import { params, type Params } from './params.ts';
+import { BYTES_PER_ELEMENT, Tensor, checkShape, numel, type DType, type TypedArrayOf } from './tensor.ts';
+
+const UNIFORM = 0x40;
+const COPY_DST = 0x8;
+const COPY_SRC = 0x4;
+const MAP_READ = 0x1;
+const QUERY_RESOLVE = 0x200;
+
+export interface Dispatch {
+  /** File in kernels/, without .wgsl. */
+  kernel: string;
+  /** Entry point; default "main". */
+  entry?: string;
+  /** Values for the kernel's `override` declarations (part of the pipeline cache key). */
+  constants?: Record<string, number | boolean>;
+  /** Uniform struct at @binding(0), when the kernel has one. */
+  params?: Params;
+  /** Read-only storage bindings, in binding order after the uniform. */
+  inputs: Tensor[];
+  /** Read-write storage bindings, after the inputs. */
+  outputs: Tensor[];
+  /** Workgroup counts. */
+  workgroups: readonly [number, number?, number?];
+  /** Names the op and its shapes in error messages. */
+  label: string;
+}
+
+interface PendingStep {
+  labels: string[];
+  scopes: Promise<(GPUError | null)[]>;
+}
+
+// Uniforms of one step are packed into a few arena buffers at aligned offsets
+// and uploaded with one writeBuffer each just before the submit.
+const ARENA_BYTES = 64 * 1024;
+
+class UniformArena {
+  readonly cpu = new Uint8Array(ARENA_BYTES);
+  used = 0;
+  constructor(readonly buffer: GPUBuffer) {}
+}
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly limits: GPUSupportedLimits;
+  readonly features: ReadonlySet<string>;
+  readonly adapterName: string;
+
+  #pipelines = new Map<string, GPUComputePipeline>();
+  #layouts = new Map<string, GPUBindGroupLayout>();
+  #modules = new Map<string, GPUShaderModule>();
+  #sources = new Map<string, string>();
+
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #labels: string[] = [];
+  #arenas: UniformArena[] = [];
+  #arenaIndex = 0;
+  #pending: PendingStep[] = [];
+  #uncaptured: string[] = [];
+  #lost: string | null = null;
+  #lostPromise: Promise<never>;
+  #release: () => void;
+  #destroyed = false;
+
+  /** Dispatches recorded since creation (for the benchmark's per-step counts). */
+  dispatchCount = 0;
+  submitCount = 0;
+
+  private constructor(
+    readonly adapter: GPUAdapter,
+    readonly device: GPUDevice,
+    release: () => void,
+  ) {
+    this.#release = release;
+    this.pool = new BufferPool(device);
+    this.limits = device.limits;
+    this.features = new Set([...device.features].map(String));
+    this.adapterName = describeAdapter(adapter);
+    this.#lostPromise = device.lost.then((info) => {
+      this.#lost = `${info.reason}: ${info.message}`;
+      throw new DeviceLostError(`GPU device lost (${this.#lost})`);
+    });
+    this.#lostPromise.catch(() => {}); // observed by reads; never an unhandled rejection
+    device.addEventListener('uncapturederror', (ev) => {
+      this.#uncaptured.push((ev as GPUUncapturedErrorEvent).error.message);
+    });
+  }
+
+  static async create(options: AcquireOptions = {}): Promise<Gpu> {
+    const { adapter, device, release } = await acquireDevice(options);
+    const gpu = new Gpu(adapter, device, release);
+    try {
+      for (const name of KERNEL_FILES) gpu.#sources.set(name, await kernelSource(name));
+    } catch (err) {
+      gpu.destroy();
+      throw err;
+    }
+    return gpu;
+  }
+
+  get isLost(): boolean {
+    return this.#lost !== null;
+  }
+
+  hasFeature(name: string): boolean {
+    return this.features.has(name);
+  }
+
+  // ---------------------------------------------------------------- tensors
+
+  /** An uninitialised tensor (contents are whatever the pooled buffer held). */
+  empty<D extends DType = 'f32'>(shape: readonly number[], dtype: D = 'f32' as D, label = 'tensor'): Tensor<D> {
+    this.#assertUsable();
+    checkShape(shape, label);
+    const bytes = numel(shape) * BYTES_PER_ELEMENT[dtype];
+    const max = this.limits.maxBufferSize;
+    if (bytes > max) {
+      throw new OpInputError(`${label}: ${dtype}${fmtShape(shape)} needs ${bytes} bytes, over the adapter's maxBufferSize ${max}`);
+    }
+    return new Tensor(this, this.pool.acquire(bytes, label), shape, dtype, label);
+  }
+
+  /** A tensor holding `data` (uploaded now; flushes pending work first, see write()). */
+  tensor<D extends DType = 'f32'>(data: ArrayLike<number>, shape: readonly number[], dtype: D = 'f32' as D, label = 'tensor'): Tensor<D> {
+    const t = this.empty(shape, dtype, label);
+    this.write(t, data);
+    return t;
+  }
+
+  zeros<D extends DType = 'f32'>(shape: readonly number[], dtype: D = 'f32' as D, label = 'zeros'): Tensor<D> {
+    const t = this.empty(shape, dtype, label);
+    this.fill(t, 0);
+    return t;
+  }
+
+  /** Records a clear to a constant (0 uses clearBuffer; others a fill kernel). */
+  fill(t: Tensor, value: number): void {
+    if (value === 0 && !Object.is(value, -0)) {
+      this.#endPass();
+      this.#encoderNow().clearBuffer(t.buffer, 0, Math.ceil(t.byteLength / 4) * 4);
+      return;
+    }
+    this.dispatch({
+      kernel: 'elementwise',
+      entry: t.dtype === 'f32' ? 'fill_f32' : 'fill_u32',
+      params: params().u32(t.size).f32(t.dtype === 'f32' ? value : 0).u32(t.dtype === 'f32' ? 0 : value >>> 0),
+      inputs: [],
+      outputs: [t],
+      workgroups: grid1d(t.size, 256, this),
+      label: `fill ${t.describe()} with ${value}`,
+    });
+  }
+
+  /**
+   * Overwrites a tensor's data. If commands are recorded but not submitted they
+   * are submitted first: queue.writeBuffer runs before any later submit, so it
+   * must not overtake commands recorded earlier that still read this buffer.
+   */
+  write(t: Tensor, data: ArrayLike<number>): void {
+    this.#assertUsable();
+    if (data.length !== t.size) {
+      throw new OpInputError(`write ${t.describe()}: got ${data.length} values, expected ${t.size}`);
+    }
+    if (this.#encoder) this.flush();
+    const typed = toTyped(data, t.dtype);
+    this.device.queue.writeBuffer(t.buffer, 0, typed.buffer, typed.byteOffset, typed.byteLength);
+  }
+
+  // --------------------------------------------------------------- dispatch
+
+  dispatch(d: Dispatch): void {
+    this.#assertUsable();
+    const maxBinding = this.limits.maxStorageBufferBindingSize;
+    for (const t of [...d.inputs, ...d.outputs]) {
+      if (t.released) throw new OpInputError(`${d.label}: ${t.describe()} was released`);
+      if (t.gpu !== this) throw new OpInputError(`${d.label}: ${t.describe()} belongs to another Gpu`);
+      if (t.byteLength > maxBinding) {
+        throw new OpInputError(
+          `${d.label}: ${t.describe()} is ${t.byteLength} bytes, over the adapter's maxStorageBufferBindingSize ${maxBinding}`,
+        );
+      }
+    }
+    const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
+    const [x, y = 1, z = 1] = d.workgroups;
+    if (x > maxGroups || y > maxGroups || z > maxGroups) {
+      throw new OpInputError(`${d.label}: grid [${x}, ${y}, ${z}] exceeds maxComputeWorkgroupsPerDimension ${maxGroups}`);
+    }
+    if (x === 0 || y === 0 || z === 0) return; // empty tensors: nothing to do
+
+    const hasUniform = d.params !== undefined;
+    const layoutKey = `${hasUniform ? 'u' : ''}${'r'.repeat(d.inputs.length)}${'w'.repeat(d.outputs.length)}`;
+    const pipeline = this.#pipeline(d.kernel, d.entry ?? 'main', d.constants ?? {}, layoutKey, hasUniform, d.inputs.length, d.outputs.length);
+
+    const entries: GPUBindGroupEntry[] = [];
+    let binding = 0;
+    if (hasUniform) {
+      const { buffer, offset, size } = this.#uniform(d.params!.bytes());
+      entries.push({ binding: binding++, resource: { buffer, offset, size } });
+    }
+    for (const t of [...d.inputs, ...d.outputs]) {
+      entries.push({ binding: binding++, resource: { buffer: t.buffer, offset: 0, size: Math.max(4, t.byteLength) } });
+    }
+    const bindGroup = this.device.createBindGroup({ layout: this.#layouts.get(layoutKey)!, entries, label: d.label });
+    const pass = this.#passNow();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.#labels.push(d.label);
+    this.dispatchCount++;
+  }
+
+  /** Records a buffer copy (whole tensor unless sizes are given, in elements). */
+  copy(src: Tensor, dst: Tensor, count = src.size, srcOffset = 0, dstOffset = 0): void {
+    const b = BYTES_PER_ELEMENT[src.dtype];
+    if (src.dtype !== dst.dtype || srcOffset + count > src.size || dstOffset + count > dst.size) {
+      throw new OpInputError(`copy ${src.describe()} -> ${dst.describe()}: ${count} elements at ${srcOffset} -> ${dstOffset} out of range or dtypes differ`);
+    }
+    this.#endPass();
+    this.#encoderNow().copyBufferToBuffer(src.buffer, srcOffset * b, dst.buffer, dstOffset * b, count * b);
+    this.#labels.push(`copy ${src.describe()} -> ${dst.describe()}`);
+  }
+
+  // ----------------------------------------------------------- submit, read
+
+  /** Submits everything recorded so far as one command buffer. */
+  flush(): void {
+    if (!this.#encoder) return;
+    this.#endPass();
+    for (let i = 0; i < this.#arenaIndex + 1 && i < this.#arenas.length; i++) {
+      const a = this.#arenas[i];
+      if (a.used > 0) this.device.queue.writeBuffer(a.buffer, 0, a.cpu, 0, a.used);
+      a.used = 0;
+    }
+    this.#arenaIndex = 0;
+    const cb = this.#encoder.finish({ label: 'lco step' });
+    this.device.queue.submit([cb]);
+    this.submitCount++;
+    const labels = this.#labels;
+    const scopes = Promise.all([this.device.popErrorScope(), this.device.popErrorScope(), this.device.popErrorScope()]);
+    scopes.catch(() => {});
+    this.#pending.push({ labels, scopes });
+    this.#encoder = null;
+    this.#labels = [];
+  }
+
+  /** Submits, waits for the GPU, and throws any error the submitted steps raised. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.#race(this.device.queue.onSubmittedWorkDone());
+    await this.#checkErrors();
+  }
+
+  /** Copies a tensor back (submitting pending work in the same command buffer). */
+  async read<D extends DType>(t: Tensor<D>): Promise<TypedArrayOf<D>> {
+    this.#assertUsable();
+    if (t.released) throw new OpInputError(`read: ${t.describe()} was released`);
+    const bytes = Math.max(4, t.byteLength);
+    const staging = this.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST, label: `read ${t.label}` });
+    this.#endPass();
+    this.#encoderNow().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.#labels.push(`read ${t.describe()}`);
+    this.flush();
+    try {
+      await this.#race(staging.mapAsync(MAP_READ));
+      await this.#checkErrors();
+      const copy = staging.getMappedRange().slice(0, t.byteLength);
+      staging.unmap();
+      return (t.dtype === 'f32' ? new Float32Array(copy) : t.dtype === 'i32' ? new Int32Array(copy) : new Uint32Array(copy)) as TypedArrayOf<D>;
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /**
+   * GPU time of the work recorded by `record`, in milliseconds, from timestamp
+   * queries around one compute pass (null when the adapter lacks timestamp-query).
+   */
+  async timeGpu(record: () => void): Promise<number | null> {
+    if (!this.hasFeature('timestamp-query')) {
+      record();
+      await this.sync();
+      return null;
+    }
+    this.flush();
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolve = this.device.createBuffer({ size: 16, usage: QUERY_RESOLVE | COPY_SRC });
+    const readBuf = this.device.createBuffer({ size: 16, usage: MAP_READ | COPY_DST });
+    this.#encoderNow();
+    this.#pass = this.#encoder!.beginComputePass({
+      timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+    });
+    record();
+    this.#endPass();
+    this.#encoder!.resolveQuerySet(querySet, 0, 2, resolve, 0);
+    this.#encoder!.copyBufferToBuffer(resolve, 0, readBuf, 0, 16);
+    this.flush();
+    try {
+      await this.#race(readBuf.mapAsync(MAP_READ));
+      await this.#checkErrors();
+      const [t0, t1] = new BigUint64Array(readBuf.getMappedRange());
+      readBuf.unmap();
+      return Number(t1 - t0) / 1e6;
+    } finally {
+      querySet.destroy();
+      resolve.destroy();
+      readBuf.destroy();
+    }
+  }
+
+  /** Frees every buffer and the device, and lets the process exit. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#encoder = null;
+    this.#pass = null;
+    this.pool.destroyAll();
+    for (const a of this.#arenas) a.buffer.destroy();
+    this.device.destroy();
+    this.#release();
+  }
+
+  // -------------------------------------------------------------- internals
+
+  #assertUsable(): void {
+    if (this.#destroyed) throw new DeviceLostError('this Gpu was destroyed');
+    if (this.#lost) throw new DeviceLostError(`GPU device lost (${this.#lost})`);
+  }
+
+  #race<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.#lostPromise]);
+  }
+
+  async #checkErrors(): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = [];
+    const messages: string[] = [];
+    for (const step of pending) {
+      const errors = (await step.scopes).filter((e): e is GPUError => e !== null);
+      if (errors.length > 0) {
+        messages.push(`${errors.map((e) => e.message).join('\n')}\n  in a step with: ${summarise(step.labels)}`);
+      }
+    }
+    messages.push(...this.#uncaptured.splice(0));
+    if (messages.length > 0) throw new GpuError(`WebGPU error:\n${messages.join('\n')}`);
+  }
+
+  #encoderNow(): GPUCommandEncoder {
+    if (!this.#encoder) {
+      this.device.pushErrorScope('internal');
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+      this.#encoder = this.device.createCommandEncoder({ label: 'lco step' });
+    }
+    return this.#encoder;
+  }
+
+  #passNow(): GPUComputePassEncoder {
+    if (!this.#pass) this.#pass = this.#encoderNow().beginComputePass({ label: 'lco pass' });
+    return this.#pass;
+  }
+
+  #endPass(): void {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+  }
+
+  #uniform(bytes: Uint8Array): { buffer: GPUBuffer; offset: number; size: number } {
+    const align = this.limits.minUniformBufferOffsetAlignment;
+    let arena = this.#arenas[this.#arenaIndex];
+    if (arena && arena.used + bytes.length > ARENA_BYTES) {
+      arena = this.#arenas[++this.#arenaIndex];
+    }
+    if (!arena) {
+      const buffer = this.device.createBuffer({ size: ARENA_BYTES, usage: UNIFORM | COPY_DST, label: 'uniform arena' });
+      arena = new UniformArena(buffer);
+      this.#arenas[this.#arenaIndex] = arena;
+    }
+    const offset = arena.used;
+    arena.cpu.set(bytes, offset);
+    arena.used = Math.ceil((offset + bytes.length) / align) * align;
+    return { buffer: arena.buffer, offset, size: bytes.length };
+  }
+
+  #layout(key: string, hasUniform: boolean, nIn: number, nOut: number): GPUBindGroupLayout {
+    let layout = this.#layouts.get(key);
+    if (!layout) {
+      const entries: GPUBindGroupLayoutEntry[] = [];
+      let binding = 0;
+      const visibility = 0x4; // GPUShaderStage.COMPUTE
+      if (hasUniform) entries.push({ binding: binding++, visibility, buffer: { type: 'uniform' } });
+      for (let i = 0; i < nIn; i++) entries.push({ binding: binding++, visibility, buffer: { type: 'read-only-storage' } });
+      for (let i = 0; i < nOut; i++) entries.push({ binding: binding++, visibility, buffer: { type: 'storage' } });
+      layout = this.device.createBindGroupLayout({ entries, label: `layout ${key}` });
+      this.#layouts.set(key, layout);
+    }
+    return layout;
+  }
+
+  #pipeline(
+    kernel: string,
+    entry: string,
+    constants: Record<string, number | boolean>,
+    layoutKey: string,
+    hasUniform: boolean,
+    nIn: number,
+    nOut: number,
+  ): GPUComputePipeline {
+    const constKey = Object.keys(constants)
+      .sort()
+      .map((k) => `${k}=${Number(constants[k])}`)
+      .join(',');
+    const key = `${kernel}:${entry}:${constKey}:${layoutKey}`;
+    let pipeline = this.#pipelines.get(key);
+    if (pipeline) return pipeline;
+
+    let module = this.#modules.get(kernel);
+    if (!module) {
+      const code = this.#sources.get(kernel);
+      if (code === undefined) throw new Error(`unknown kernel "${kernel}" (not in KERNEL_FILES)`);
+      module = this.device.createShaderModule({ code, label: kernel });
+      this.#modules.set(kernel, module);
+    }
+    const numeric: Record<string, number> = {};
+    for (const [k, v] of Object.entries(constants)) numeric[k] = Number(v);
+    // Recorded inside the step's error scopes: a compile or layout error
+    // surfaces at the next read()/sync() with this pipeline's label.
+    this.#encoderNow();
+    pipeline = this.device.createComputePipeline({
+      label: `${kernel}.${entry}(${constKey})`,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.#layout(layoutKey, hasUniform, nIn, nOut)] }),
+      compute: { module, entryPoint: entry, constants: numeric },
+    });
+    this.#pipelines.set(key, pipeline);
+    return pipeline;
+  }
+}
+
+function summarise(labels: string[]): string {
+  if (labels.length <= 8) return labels.join('; ');
+  return `${labels.slice(0, 4).join('; ')}; ... ${labels.length - 8} more ...; ${labels.slice(-4).join('; ')}`;
+}
+
+function toTyped(data: ArrayLike<number>, dtype: DType): Float32Array | Int32Array | Uint32Array {
+  if (dtype === 'f32') return data instanceof Float32Array ? data : Float32Array.from(data);
+  if (dtype === 'i32') return data instanceof Int32Array ? data : Int32Array.from(data);
+  return data instanceof Uint32Array ? data : Uint32Array.from(data);
+}
+
+/**
+ * Workgroup grid for `n` items at `perGroup` items per workgroup: [x, y] with x
+ * within the adapter's per-dimension limit. Kernels rebuild the linear index as
+ * (wid.y * num_workgroups.x + wid.x) * perGroup + local index.
+ */
+export function grid1d(n: number, perGroup: number, gpu: Gpu): [number, number] {
+  const groups = Math.ceil(n / perGroup);
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= max) return [groups, 1];
+  const y = Math.ceil(groups / max);
+  return [Math.ceil(groups / y), y];
+}

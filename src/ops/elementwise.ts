@@ -1,0 +1,132 @@
+// Typed wrappers for kernels/elementwise.wgsl. Each returns a new tensor
+// (or writes `out` when given) and records one dispatch; nothing is submitted.
+import { grid1d, type Gpu } from '../gpu/gpu.ts';
+import { check, fmtShape } from '../gpu/errors.ts';
+import { params } from '../gpu/params.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+
+function sameShape(op: string, ...ts: Tensor[]): void {
+  const [first] = ts;
+  for (const t of ts) {
+    check(t.dtype === 'f32', op, () => `${t.describe()} must be f32`);
+    check(t.size === first.size && t.shape.length === first.shape.length && t.shape.every((d, i) => d === first.shape[i]), op,
+      () => `shapes differ: ${ts.map((x) => x.describe()).join(', ')}`);
+  }
+}
+
+function output(gpu: Gpu, like: Tensor, op: string, out?: Tensor): Tensor {
+  if (!out) return gpu.empty(like.shape, 'f32', op);
+  sameShape(op, like, out);
+  return out;
+}
+
+function label(op: string, ...ts: Tensor[]): string {
+  return `${op} ${ts.map((t) => t.describe()).join(' ')}`;
+}
+
+/** y = alpha * a + beta * b. */
+export function axpby(gpu: Gpu, alpha: number, a: Tensor, beta: number, b: Tensor, out?: Tensor): Tensor {
+  sameShape('axpby', a, b);
+  const y = output(gpu, a, 'axpby', out);
+  gpu.dispatch({ kernel: 'elementwise', entry: 'axpby', params: params().u32(a.size).f32(alpha, beta),
+    inputs: [a, b], outputs: [y], workgroups: grid1d(a.size, 256, gpu), label: label('axpby', a, b) });
+  return y;
+}
+
+/** y = a + b. Backward: da = db = dy. */
+export function add(gpu: Gpu, a: Tensor, b: Tensor, out?: Tensor): Tensor {
+  return axpby(gpu, 1, a, 1, b, out);
+}
+
+/** y = s * x. Backward: dx = s * dy (scale again). */
+export function scale(gpu: Gpu, s: number, x: Tensor, out?: Tensor): Tensor {
+  sameShape('scale', x);
+  const y = output(gpu, x, 'scale', out);
+  gpu.dispatch({ kernel: 'elementwise', entry: 'scale', params: params().u32(x.size).f32(s),
+    inputs: [x], outputs: [y], workgroups: grid1d(x.size, 256, gpu), label: label('scale', x) });
+  return y;
+}
+
+/** y = a * b. */
+export function mul(gpu: Gpu, a: Tensor, b: Tensor, out?: Tensor): Tensor {
+  sameShape('mul', a, b);
+  const y = output(gpu, a, 'mul', out);
+  gpu.dispatch({ kernel: 'elementwise', entry: 'mul', params: params().u32(a.size).f32(1, 1),
+    inputs: [a, b], outputs: [y], workgroups: grid1d(a.size, 256, gpu), label: label('mul', a, b) });
+  return y;
+}
+
+/** da = dy * b, db = dy * a. */
+export function mulBackward(gpu: Gpu, a: Tensor, b: Tensor, dy: Tensor): { da: Tensor; db: Tensor } {
+  sameShape('mulBackward', a, b, dy);
+  const da = gpu.empty(a.shape, 'f32', 'mul.da');
+  const db = gpu.empty(a.shape, 'f32', 'mul.db');
+  gpu.dispatch({ kernel: 'elementwise', entry: 'mul_backward', params: params().u32(a.size).f32(1, 1),
+    inputs: [a, b, dy], outputs: [da, db], workgroups: grid1d(a.size, 256, gpu), label: label('mulBackward', a, b, dy) });
+  return { da, db };
+}
+
+/** y = x * sigmoid(x). */
+export function silu(gpu: Gpu, x: Tensor, out?: Tensor): Tensor {
+  sameShape('silu', x);
+  const y = output(gpu, x, 'silu', out);
+  gpu.dispatch({ kernel: 'elementwise', entry: 'silu', params: params().u32(x.size).f32(1),
+    inputs: [x], outputs: [y], workgroups: grid1d(x.size, 256, gpu), label: label('silu', x) });
+  return y;
+}
+
+/** dx = dy * silu'(x). */
+export function siluBackward(gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor): Tensor {
+  sameShape('siluBackward', x, dy);
+  const dx = output(gpu, x, 'silu.dx', out);
+  gpu.dispatch({ kernel: 'elementwise', entry: 'silu_backward', params: params().u32(x.size).f32(1, 1),
+    inputs: [x, dy], outputs: [dx], workgroups: grid1d(x.size, 256, gpu), label: label('siluBackward', x, dy) });
+  return dx;
+}
+
+/** y = silu(g) * u (the gated MLP of Llama/Qwen2). */
+export function swiglu(gpu: Gpu, g: Tensor, u: Tensor, out?: Tensor): Tensor {
+  sameShape('swiglu', g, u);
+  const y = output(gpu, g, 'swiglu', out);
+  gpu.dispatch({ kernel: 'elementwise', entry: 'swiglu', params: params().u32(g.size).f32(1, 1),
+    inputs: [g, u], outputs: [y], workgroups: grid1d(g.size, 256, gpu), label: label('swiglu', g, u) });
+  return y;
+}
+
+/** dg = dy * u * silu'(g), du = dy * silu(g). */
+export function swigluBackward(gpu: Gpu, g: Tensor, u: Tensor, dy: Tensor): { dg: Tensor; du: Tensor } {
+  sameShape('swigluBackward', g, u, dy);
+  const dg = gpu.empty(g.shape, 'f32', 'swiglu.dg');
+  const du = gpu.empty(g.shape, 'f32', 'swiglu.du');
+  gpu.dispatch({ kernel: 'elementwise', entry: 'swiglu_backward', params: params().u32(g.size).f32(1, 1),
+    inputs: [g, u, dy], outputs: [dg, du], workgroups: grid1d(g.size, 256, gpu), label: label('swigluBackward', g, u, dy) });
+  return { dg, du };
+}
+
+function checkBias(op: string, x: Tensor, b: Tensor): { rows: number; cols: number } {
+  check(x.dtype === 'f32' && b.dtype === 'f32', op, () => `${x.describe()} and ${b.describe()} must be f32`);
+  check(x.shape.length >= 1 && b.shape.length === 1 && b.shape[0] === x.shape[x.shape.length - 1], op,
+    () => `bias ${fmtShape(b.shape)} must be [C] with C the last dim of ${x.describe()}`);
+  const cols = b.shape[0];
+  return { rows: cols === 0 ? 0 : x.size / cols, cols };
+}
+
+/** y[..., c] = x[..., c] + b[c]. */
+export function biasAdd(gpu: Gpu, x: Tensor, b: Tensor, out?: Tensor): Tensor {
+  const { rows, cols } = checkBias('biasAdd', x, b);
+  const y = output(gpu, x, 'biasAdd', out);
+  gpu.dispatch({ kernel: 'elementwise', entry: 'bias_add', params: params().u32(rows, cols),
+    inputs: [x, b], outputs: [y], workgroups: grid1d(x.size, 256, gpu), label: label('biasAdd', x, b) });
+  return y;
+}
+
+/** db[c] = sum over rows of dy[..., c] (the bias gradient). */
+export function biasGrad(gpu: Gpu, dy: Tensor, out?: Tensor): Tensor {
+  check(dy.shape.length >= 1, 'biasGrad', () => `dy ${dy.describe()} needs a last dimension`);
+  const cols = dy.shape[dy.shape.length - 1];
+  const db = out ?? gpu.empty([cols], 'f32', 'bias.db');
+  const { rows } = checkBias('biasGrad', dy, db);
+  gpu.dispatch({ kernel: 'elementwise', entry: 'bias_grad', params: params().u32(rows, cols),
+    inputs: [dy], outputs: [db], workgroups: grid1d(cols, 256, gpu), label: label('biasGrad', dy) });
+  return db;
+}

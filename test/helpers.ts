@@ -1,0 +1,102 @@
+// Shared test helpers: one Gpu per test file, NaN-poisoned outputs, seeded
+// random data that is never zero, and a comparison with a stated tolerance.
+import { afterAll, expect } from 'vitest';
+import { Gpu } from '../src/gpu/gpu.ts';
+import type { DType, Tensor } from '../src/gpu/tensor.ts';
+
+let shared: Promise<Gpu> | null = null;
+
+/** The file's Gpu, created on first use and destroyed after the file's tests. */
+export function useGpu(): () => Promise<Gpu> {
+  afterAll(async () => {
+    if (shared) (await shared).destroy();
+    shared = null;
+  });
+  return () => (shared ??= Gpu.create());
+}
+
+/** mulberry32: small, fast, seeded. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Uniform in ±[lo, hi]: random sign, magnitude never below lo (so never zero). */
+export function randomData(n: number, seed: number, lo = 0.05, hi = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r() < 0.5 ? -1 : 1) * (lo + (hi - lo) * r());
+  return out;
+}
+
+export function randomInts(n: number, seed: number, lo: number, hiExclusive: number): Int32Array {
+  const r = rng(seed);
+  return Int32Array.from({ length: n }, () => lo + Math.floor(r() * (hiExclusive - lo)));
+}
+
+/** An output tensor whose every element is NaN, so a missed write shows up. */
+export function poisoned<D extends DType = 'f32'>(gpu: Gpu, shape: readonly number[], dtype: D = 'f32' as D, label = 'poisoned'): Tensor<D> {
+  const t = gpu.empty(shape, dtype, label);
+  const n = t.size;
+  if (dtype === 'f32') gpu.write(t, new Float32Array(n).fill(NaN));
+  else gpu.write(t, new Uint32Array(n).fill(0x7fc00000)); // a NaN bit pattern in integer buffers too
+  return t;
+}
+
+export interface Tolerance {
+  /** Allowed |actual - expected| relative to `scale` (float32 relative error). */
+  rtol: number;
+  /** Absolute floor added to the allowed error (for outputs that are exactly zero). */
+  atol?: number;
+}
+
+/**
+ * Asserts |actual[i] - expected[i]| <= atol + rtol * scale[i] everywhere, where
+ * scale is the magnitude the float32 error grows with (|expected| by default;
+ * for a dot product, sum_k |a_k b_k|). NaN / Inf where the reference is finite
+ * fail. Reports the worst element.
+ */
+export function expectClose(
+  what: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: Tolerance,
+  scale?: ArrayLike<number>,
+): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  const atol = tol.atol ?? 0;
+  let worst = -1;
+  let worstRatio = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    if (!Number.isFinite(e)) {
+      if (!Object.is(a, e) && !(Number.isNaN(a) && Number.isNaN(e))) {
+        worst = i;
+        worstRatio = Infinity;
+        break;
+      }
+      continue;
+    }
+    const allowed = atol + tol.rtol * Math.abs(scale ? scale[i] : e);
+    const err = Math.abs(a - e);
+    const ratio = Number.isFinite(a) ? (allowed > 0 ? err / allowed : err > 0 ? Infinity : 0) : Infinity;
+    if (ratio > worstRatio) {
+      worstRatio = ratio;
+      worst = i;
+    }
+  }
+  if (worstRatio > 1) {
+    const msg = `${what}: element ${worst} is ${actual[worst]}, expected ${expected[worst]} (error ${worstRatio.toFixed(2)}x the tolerance rtol=${tol.rtol} atol=${atol})`;
+    expect.fail(msg);
+  }
+}
+
+/** Sizes that stress kernels: 1, primes, around and above a workgroup (256). */
+export const AWKWARD_SIZES = [1, 2, 3, 7, 13, 31, 64, 97, 255, 256, 257, 1000, 4099];
