@@ -195,6 +195,13 @@ export class Gpu {
         );
       }
     }
+    for (const o of d.outputs) {
+      // WebGPU refuses a buffer bound writable and also bound elsewhere in one dispatch.
+      const others = [...d.inputs, ...d.outputs].filter((t) => t !== o && t.buffer === o.buffer);
+      if (others.length > 0) {
+        throw new OpInputError(`${d.label}: output ${o.describe()} is also bound as ${others[0].describe()}; use a separate output`);
+      }
+    }
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     const [x, y = 1, z = 1] = d.workgroups;
     if (x > maxGroups || y > maxGroups || z > maxGroups) {
@@ -322,6 +329,12 @@ export class Gpu {
     }
   }
 
+  /** Submits pending work, then destroys the pool's idle buffers. */
+  trim(): void {
+    this.flush();
+    this.pool.trim();
+  }
+
   /** Frees every buffer and the device, and lets the process exit. */
   destroy(): void {
     if (this.#destroyed) return;
@@ -430,26 +443,46 @@ export class Gpu {
     let pipeline = this.#pipelines.get(key);
     if (pipeline) return pipeline;
 
-    let module = this.#modules.get(kernel);
-    if (!module) {
-      const code = this.#sources.get(kernel);
-      if (code === undefined) throw new Error(`unknown kernel "${kernel}" (not in KERNEL_FILES)`);
-      module = this.device.createShaderModule({ code, label: kernel });
-      this.#modules.set(kernel, module);
+    const code = this.#sources.get(kernel);
+    if (code === undefined) throw new Error(`unknown kernel "${kernel}" (not in KERNEL_FILES)`);
+    // `override` declarations become pipeline constants; a module-scope
+    // `const NAME: T = ...;` is rewritten in the source instead (WGSL sizes
+    // function-scope arrays, such as register tiles, only by const).
+    const overrides: Record<string, number> = {};
+    const rewrites: [string, number | boolean][] = [];
+    for (const [name, value] of Object.entries(constants)) {
+      if (new RegExp(`\\boverride\\s+${name}\\b`).test(code)) overrides[name] = Number(value);
+      else if (new RegExp(`^const\\s+${name}\\s*:`, 'm').test(code)) rewrites.push([name, value]);
+      else throw new Error(`kernel "${kernel}" has no override or module-scope const named ${name}`);
     }
-    const numeric: Record<string, number> = {};
-    for (const [k, v] of Object.entries(constants)) numeric[k] = Number(v);
+    const moduleKey = `${kernel}:${rewrites.map(([k, v]) => `${k}=${v}`).join(',')}`;
+    let module = this.#modules.get(moduleKey);
+    if (!module) {
+      module = this.device.createShaderModule({ code: specialise(code, rewrites), label: moduleKey });
+      this.#modules.set(moduleKey, module);
+    }
     // Recorded inside the step's error scopes: a compile or layout error
     // surfaces at the next read()/sync() with this pipeline's label.
     this.#encoderNow();
     pipeline = this.device.createComputePipeline({
       label: `${kernel}.${entry}(${constKey})`,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.#layout(layoutKey, hasUniform, nIn, nOut)] }),
-      compute: { module, entryPoint: entry, constants: numeric },
+      compute: { module, entryPoint: entry, constants: overrides },
     });
     this.#pipelines.set(key, pipeline);
     return pipeline;
   }
+}
+
+/** Rewrites `const NAME: T = ...;` at module scope to the given values. */
+function specialise(code: string, rewrites: [string, number | boolean][]): string {
+  for (const [name, value] of rewrites) {
+    code = code.replace(new RegExp(`^const\\s+${name}\\s*:\\s*(\\w+)\\s*=[^;]*;`, 'm'), (_m, type: string) => {
+      const literal = type === 'bool' ? String(Boolean(value)) : type === 'u32' ? `${value}u` : type === 'i32' ? `${value}i` : `${Number(value)}`;
+      return `const ${name}: ${type} = ${literal};`;
+    });
+  }
+  return code;
 }
 
 function summarise(labels: string[]): string {

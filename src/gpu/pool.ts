@@ -62,7 +62,10 @@ export class BufferPool {
     list.push(buffer);
   }
 
-  /** Destroys idle buffers (the live ones stay). */
+  /**
+   * Destroys idle buffers (the live ones stay). Idle buffers may still be
+   * used by recorded, unsubmitted commands: call Gpu.trim(), which submits first.
+   */
   trim(): void {
     for (const list of this.#free.values()) for (const b of list) b.destroy();
     this.#free.clear();

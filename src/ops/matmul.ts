@@ -1,0 +1,173 @@
+// Typed wrapper for kernels/matmul.wgsl: C = alpha * op(A) op(B) + beta * C,
+// batched, with the version and register tile chosen by shape.
+//
+// matmul(gpu, a, b, opts): a is [..., M, K] ([..., K, M] when transA), b is
+// [..., K, N] ([..., N, K] when transB). Batch dims of a and b must match, or
+// one side is a plain matrix shared by the whole batch. The gradient of
+// C = A B is dA = dC B^T and dB = A^T dC: the same op with transposes (see
+// matmulBackward), accumulating into existing gradients with beta = 1.
+import type { Gpu } from '../gpu/gpu.ts';
+import { check, fmtShape } from '../gpu/errors.ts';
+import { params } from '../gpu/params.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+
+export type MatmulVersion = 'naive' | 'regblock' | 'regblock4';
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  /** Weight of the existing C; needs `out`. Default 0 (C is not read). */
+  beta?: number;
+  /** Where to write C (required when beta != 0). */
+  out?: Tensor;
+  /** Force a version (benchmarks and tests); default: chosen by shape. */
+  version?: MatmulVersion;
+  /** Force the register tile of regblock / regblock4. */
+  tile?: { TM: number; TN: number };
+}
+
+/** Low-level strided form: every layout number given explicitly. */
+export interface MatmulStrided {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  transA: boolean;
+  transB: boolean;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+  alpha: number;
+  beta: number;
+}
+
+export interface MatmulPlan {
+  version: MatmulVersion;
+  TM: number;
+  TN: number;
+  LANES: number;
+}
+
+const LANES = 8;
+
+const nextPow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+
+/** The version and register tile for a shape (see the kernel header for why). */
+export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number }, force?: MatmulOptions): MatmulPlan {
+  const TM = force?.tile?.TM ?? Math.min(16, nextPow2(L.M));
+  const TN = force?.tile?.TN ?? Math.min(8, nextPow2(Math.ceil(L.N / LANES)));
+  if (force?.version) return { version: force.version, TM, TN, LANES };
+  if (L.M * L.N * L.K <= 16 * 16 * 16) return { version: 'naive', TM, TN, LANES };
+  const vec4 = [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
+  return { version: vec4 ? 'regblock4' : 'regblock', TM, TN, LANES };
+}
+
+export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const op = 'matmul';
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  check(a.dtype === 'f32' && b.dtype === 'f32', op, () => `A ${a.describe()} and B ${b.describe()} must be f32`);
+  check(a.shape.length >= 2 && b.shape.length >= 2, op, () => `A ${a.describe()} and B ${b.describe()} must be at least 2-D`);
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const [M, K] = transA ? [ac, ar] : [ar, ac];
+  const [Kb, N] = transB ? [bc, br] : [br, bc];
+  const what = () => `A ${a.describe()}${transA ? '^T' : ''} x B ${b.describe()}${transB ? '^T' : ''}`;
+  check(K === Kb, op, () => `inner dimensions differ: ${what()} (K ${K} vs ${Kb})`);
+
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const batchDims = batchA.length >= batchB.length ? batchA : batchB;
+  const sameBatch = batchA.length === batchB.length && batchA.every((d, i) => d === batchB[i]);
+  check(sameBatch || batchA.length === 0 || batchB.length === 0, op,
+    () => `batch dimensions ${fmtShape(batchA)} and ${fmtShape(batchB)} differ: ${what()}`);
+  const batch = batchDims.reduce((x, y) => x * y, 1);
+  const outShape = [...batchDims, M, N];
+
+  const beta = opts.beta ?? 0;
+  check(beta === 0 || opts.out !== undefined, op, () => `beta = ${beta} needs an existing C (opts.out)`);
+  const out = opts.out ?? gpu.empty(outShape, 'f32', 'matmul.C');
+  check(out.dtype === 'f32' && out.size === batch * M * N, op,
+    () => `C ${out.describe()} must be f32 ${fmtShape(outShape)} for ${what()}`);
+
+  matmulStrided(gpu, a, b, out, {
+    M, N, K, batch, transA, transB,
+    lda: ac, ldb: bc, ldc: N,
+    strideA: batchA.length === 0 ? 0 : M * K,
+    strideB: batchB.length === 0 ? 0 : K * N,
+    strideC: M * N,
+    alpha: opts.alpha ?? 1,
+    beta,
+  }, opts);
+  return out;
+}
+
+/** Records C = alpha op(A) op(B) + beta C with an explicit layout (bounds are checked). */
+export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: MatmulStrided, force?: MatmulOptions): void {
+  const op = 'matmul';
+  const { M, N, K, batch } = L;
+  const last = (stride: number, rows: number, ld: number, cols: number) =>
+    rows === 0 || cols === 0 || batch === 0 ? -1 : (batch - 1) * stride + (rows - 1) * ld + cols - 1;
+  const needA = L.transA ? last(L.strideA, K, L.lda, M) : last(L.strideA, M, L.lda, K);
+  const needB = L.transB ? last(L.strideB, N, L.ldb, K) : last(L.strideB, K, L.ldb, N);
+  const needC = last(L.strideC, M, L.ldc, N);
+  const layout = () => `M ${M} N ${N} K ${K} batch ${batch} lda ${L.lda} ldb ${L.ldb} ldc ${L.ldc}`;
+  check(needA < a.size && needB < b.size && needC < c.size, op,
+    () => `layout (${layout()}) reads past A ${a.describe()}, B ${b.describe()} or C ${c.describe()}`);
+  check(L.lda >= (L.transA ? M : K) && L.ldb >= (L.transB ? K : N) && L.ldc >= N, op,
+    () => `leading dimensions too small for the matrices (${layout()})`);
+
+  const plan = planMatmul(L, { a: a.size, b: b.size }, force);
+  const label = `matmul ${plan.version} A ${a.describe()}${L.transA ? '^T' : ''} B ${b.describe()}${L.transB ? '^T' : ''} C ${c.describe()} (${layout()})`;
+  const workgroups: [number, number, number] =
+    plan.version === 'naive'
+      ? [Math.ceil(N / 8), Math.ceil(M / 8), batch]
+      : [Math.ceil(N / (plan.LANES * plan.TN)), Math.ceil(M / plan.TM), batch];
+  const constants: Record<string, number | boolean> = { TRANS_A: L.transA, TRANS_B: L.transB };
+  if (plan.version !== 'naive') Object.assign(constants, { TM: plan.TM, TN: plan.TN, LANES: plan.LANES });
+  gpu.dispatch({
+    kernel: 'matmul',
+    entry: plan.version,
+    constants,
+    params: params().u32(M, N, K, L.lda, L.ldb, L.ldc, L.strideA, L.strideB, L.strideC).f32(L.alpha, L.beta),
+    inputs: [a, b],
+    outputs: [c],
+    workgroups: K === 0 && L.beta === 1 ? [0] : workgroups,
+    label,
+  });
+}
+
+/**
+ * Gradients of C = op(A) op(B) for dense, unbatched or equally batched A, B.
+ * Writes (or, with accumulate, adds to) dA and dB; either may be skipped.
+ */
+export function matmulBackward(
+  gpu: Gpu,
+  a: Tensor,
+  b: Tensor,
+  dC: Tensor,
+  opts: { transA?: boolean; transB?: boolean; dA?: Tensor | null; dB?: Tensor | null; accumulate?: boolean; skipA?: boolean; skipB?: boolean } = {},
+): { dA: Tensor | null; dB: Tensor | null } {
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  const beta = opts.accumulate ? 1 : 0;
+  let dA: Tensor | null = null;
+  let dB: Tensor | null = null;
+  if (!opts.skipA) {
+    // op(A) = dC op(B)^T; when A itself is stored transposed, A = op(B) dC^T.
+    dA = transA
+      ? matmul(gpu, b, dC, { transA: transB, transB: true, beta, out: opts.dA ?? undefined })
+      : matmul(gpu, dC, b, { transA: false, transB: !transB, beta, out: opts.dA ?? undefined });
+  }
+  if (!opts.skipB) {
+    // op(B) = op(A)^T dC; when B is stored transposed, B = dC^T op(A).
+    dB = transB
+      ? matmul(gpu, dC, a, { transA: true, transB: transA, beta, out: opts.dB ?? undefined })
+      : matmul(gpu, a, dC, { transA: !transA, transB: false, beta, out: opts.dB ?? undefined });
+  }
+  return { dA, dB };
+}
