@@ -59,6 +59,12 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
   readonly adapterName: string;
+  /**
+   * A CPU implementation (lavapipe / llvmpipe, SwiftShader): it runs a
+   * workgroup's invocations as SIMD lanes, which changes which kernel shapes
+   * are fast (see kernels/matmul.wgsl).
+   */
+  readonly isCpuAdapter: boolean;
 
   #pipelines = new Map<string, GPUComputePipeline>();
   #layouts = new Map<string, GPUBindGroupLayout>();
@@ -91,6 +97,8 @@ export class Gpu {
     this.limits = device.limits;
     this.features = new Set([...device.features].map(String));
     this.adapterName = describeAdapter(adapter);
+    const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+    this.isCpuAdapter = Boolean(info?.isFallbackAdapter) || /llvmpipe|lavapipe|swiftshader|software/i.test(this.adapterName);
     this.#lostPromise = device.lost.then((info) => {
       this.#lost = `${info.reason}: ${info.message}`;
       throw new DeviceLostError(`GPU device lost (${this.#lost})`);
@@ -138,7 +146,12 @@ export class Gpu {
   /** A tensor holding `data` (uploaded now; flushes pending work first, see write()). */
   tensor<D extends DType = 'f32'>(data: ArrayLike<number>, shape: readonly number[], dtype: D = 'f32' as D, label = 'tensor'): Tensor<D> {
     const t = this.empty(shape, dtype, label);
-    this.write(t, data);
+    try {
+      this.write(t, data);
+    } catch (err) {
+      t.release();
+      throw err;
+    }
     return t;
   }
 

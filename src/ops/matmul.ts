@@ -52,18 +52,25 @@ export interface MatmulPlan {
   LANES: number;
 }
 
-const LANES = 8;
-
 const nextPow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 
-/** The version and register tile for a shape (see the kernel header for why). */
-export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number }, force?: MatmulOptions): MatmulPlan {
+/**
+ * The version and register tile for a shape (see the kernel header for why).
+ *
+ * On a CPU adapter (lavapipe) a workgroup is one 8-lane SIMD vector, and the
+ * scalar regblock beats regblock4 at every shape we measured (bench/NOTES.md):
+ * a per-lane vec4 load becomes four gathers there. On a GPU, 8-invocation
+ * workgroups would leave most of a warp idle, so it gets 64 lanes and vec4
+ * loads where the layout allows; those GPU choices are not yet measured.
+ */
+export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number }, cpu: boolean, force?: MatmulOptions): MatmulPlan {
+  const LANES = cpu ? 8 : 64;
   const TM = force?.tile?.TM ?? Math.min(16, nextPow2(L.M));
   const TN = force?.tile?.TN ?? Math.min(8, nextPow2(Math.ceil(L.N / LANES)));
   if (force?.version) return { version: force.version, TM, TN, LANES };
   if (L.M * L.N * L.K <= 16 * 16 * 16) return { version: 'naive', TM, TN, LANES };
   const vec4 = [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
-  return { version: vec4 ? 'regblock4' : 'regblock', TM, TN, LANES };
+  return { version: vec4 && !cpu ? 'regblock4' : 'regblock', TM, TN, LANES };
 }
 
 export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
@@ -121,7 +128,7 @@ export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: Matm
   check(L.lda >= (L.transA ? M : K) && L.ldb >= (L.transB ? K : N) && L.ldc >= N, op,
     () => `leading dimensions too small for the matrices (${layout()})`);
 
-  const plan = planMatmul(L, { a: a.size, b: b.size }, force);
+  const plan = planMatmul(L, { a: a.size, b: b.size }, gpu.isCpuAdapter, force);
   const label = `matmul ${plan.version} A ${a.describe()}${L.transA ? '^T' : ''} B ${b.describe()}${L.transB ? '^T' : ''} C ${c.describe()} (${layout()})`;
   const workgroups: [number, number, number] =
     plan.version === 'naive'

@@ -1,0 +1,35 @@
+// lco: the command-line entry. One file per subcommand in src/cli/.
+const USAGE = `usage: lco <command> [options]
+
+commands:
+  doctor      adapter, features and limits; every kernel once against its
+              float64 reference; a matmul GFLOP/s figure
+  help        this text
+`;
+
+const commands: Record<string, () => Promise<{ run(args: string[]): Promise<number> }>> = {
+  doctor: () => import('./doctor.ts'),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 1;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`lco: unknown command "${name}"\n\n${USAGE}`);
+    return 1;
+  }
+  return (await load()).run(args);
+}
+
+// Exit explicitly: Dawn's instance keeps Node's event loop alive otherwise.
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`lco: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
