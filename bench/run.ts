@@ -2,8 +2,8 @@
 //
 // Runs every kernel benchmark case (bench/kernels/*.ts) with tinybench, and the
 // peer (tfjs-backend-webgpu on the same Dawn adapter) at the same shapes in the
-// same run. Prints a table and rewrites the generated part of bench/RESULTS.md
-// with the machine, adapter and date.
+// same run. Prints a table; a full run (no --filter) also rewrites the
+// generated part of bench/RESULTS.md with the machine, adapter and date.
 //
 // Timing: one tinybench iteration records `batch` calls, submits them and waits
 // for the queue (no read-back); `batch` is chosen so an iteration lasts >= 20 ms,
@@ -35,7 +35,7 @@ function arg(name: string): string | undefined {
 const filter = new RegExp(arg('--filter') ?? '.', 'i');
 const minTime = Number(arg('--time') ?? 400);
 const withPeers = !process.argv.includes('--no-peers');
-const write = !process.argv.includes('--no-write');
+const write = !process.argv.includes('--no-write') && arg('--filter') === undefined;
 
 async function measure(run: () => void, sync: () => Promise<void>): Promise<number> {
   run(); // warm-up: compiles pipelines, fills the pool

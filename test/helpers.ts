@@ -15,30 +15,8 @@ export function useGpu(): () => Promise<Gpu> {
   return () => (shared ??= Gpu.create());
 }
 
-/** mulberry32: small, fast, seeded. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Uniform in ±[lo, hi]: random sign, magnitude never below lo (so never zero). */
-export function randomData(n: number, seed: number, lo = 0.05, hi = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (r() < 0.5 ? -1 : 1) * (lo + (hi - lo) * r());
-  return out;
-}
-
-export function randomInts(n: number, seed: number, lo: number, hiExclusive: number): Int32Array {
-  const r = rng(seed);
-  return Int32Array.from({ length: n }, () => lo + Math.floor(r() * (hiExclusive - lo)));
-}
+// The seeded generators are the ones `lco doctor` ships with.
+export { rng, randomData, randomInts } from '../src/doctor/compare.ts';
 
 /** An output tensor whose every element is NaN, so a missed write shows up. */
 export function poisoned<D extends DType = 'f32'>(gpu: Gpu, shape: readonly number[], dtype: D = 'f32' as D, label = 'poisoned'): Tensor<D> {

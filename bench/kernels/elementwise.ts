@@ -23,7 +23,24 @@ function unary(name: string, reads: number, writes: number, op: (gpu: Gpu, t: Te
   };
 }
 
+function bias(name: string, grad: boolean): BenchCase {
+  return {
+    name: `${name} [${T}, ${F}] bias [${F}]`,
+    kernel: 'elementwise',
+    bytes: 4 * (grad ? N + F : 2 * N + F),
+    setup(gpu: Gpu) {
+      const x = gpu.tensor(data(N, 1), [T, F], 'f32', 'x');
+      const b = gpu.tensor(data(F, 2), [F], 'f32', 'b');
+      const y = gpu.empty([T, F], 'f32', 'y');
+      const run = grad ? () => void ops.biasGrad(gpu, x, b) : () => void ops.biasAdd(gpu, x, b, y);
+      return { run, dispose: () => [x, b, y].forEach((t) => t.release()) };
+    },
+  };
+}
+
 export const cases: BenchCase[] = [
+  bias('bias add', false),
+  bias('bias grad', true),
   unary('add', 2, 1, (g, [a, b, y]) => void ops.add(g, a, b, y), 3),
   unary('scale', 1, 1, (g, [x, y]) => void ops.scale(g, 0.5, x, y), 2),
   unary('mul', 2, 1, (g, [a, b, y]) => void ops.mul(g, a, b, y), 3),

@@ -208,13 +208,16 @@ export class Gpu {
         );
       }
     }
-    for (const o of d.outputs) {
-      // WebGPU refuses a buffer bound writable and also bound elsewhere in one dispatch.
-      const others = [...d.inputs, ...d.outputs].filter((t) => t !== o && t.buffer === o.buffer);
-      if (others.length > 0) {
-        throw new OpInputError(`${d.label}: output ${o.describe()} is also bound as ${others[0].describe()}; use a separate output`);
+    // WebGPU refuses a buffer bound writable and also bound anywhere else in
+    // the same dispatch (in place needs an entry point that binds it once).
+    const bound = [...d.inputs, ...d.outputs];
+    d.outputs.forEach((o, k) => {
+      const at = d.inputs.length + k;
+      const other = bound.find((t, i) => i !== at && t.buffer === o.buffer);
+      if (other) {
+        throw new OpInputError(`${d.label}: output ${o.describe()} is also bound as ${other.describe()} (in place is not supported here); use a separate output`);
       }
-    }
+    });
     const maxGroups = this.limits.maxComputeWorkgroupsPerDimension;
     const [x, y = 1, z = 1] = d.workgroups;
     if (x > maxGroups || y > maxGroups || z > maxGroups) {

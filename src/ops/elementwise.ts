@@ -2,7 +2,7 @@
 // (or writes `out` when given) and records one dispatch; nothing is submitted.
 import { grid1d, type Gpu } from '../gpu/gpu.ts';
 import { check, fmtShape } from '../gpu/errors.ts';
-import { params } from '../gpu/params.ts';
+import { params, type Params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 
 function sameShape(op: string, ...ts: Tensor[]): void {
@@ -20,16 +20,17 @@ function output(gpu: Gpu, like: Tensor, op: string, out?: Tensor): Tensor {
   return out;
 }
 
-function label(op: string, ...ts: Tensor[]): string {
-  return `${op} ${ts.map((t) => t.describe()).join(' ')}`;
+/** Records one elementwise dispatch over `n` items (256 per workgroup). */
+function record(gpu: Gpu, op: string, entry: string, p: Params, inputs: Tensor[], outputs: Tensor[], n: number): void {
+  const label = `${op} ${inputs.map((t) => t.describe()).join(' ')}`;
+  gpu.dispatch({ kernel: 'elementwise', entry, params: p, inputs, outputs, workgroups: grid1d(n, 256, gpu), label });
 }
 
 /** y = alpha * a + beta * b. */
 export function axpby(gpu: Gpu, alpha: number, a: Tensor, beta: number, b: Tensor, out?: Tensor): Tensor {
   sameShape('axpby', a, b);
   const y = output(gpu, a, 'axpby', out);
-  gpu.dispatch({ kernel: 'elementwise', entry: 'axpby', params: params().u32(a.size).f32(alpha, beta),
-    inputs: [a, b], outputs: [y], workgroups: grid1d(a.size, 256, gpu), label: label('axpby', a, b) });
+  record(gpu, 'axpby', 'axpby', params().u32(a.size).f32(alpha, beta), [a, b], [y], a.size);
   return y;
 }
 
@@ -42,8 +43,7 @@ export function add(gpu: Gpu, a: Tensor, b: Tensor, out?: Tensor): Tensor {
 export function scale(gpu: Gpu, s: number, x: Tensor, out?: Tensor): Tensor {
   sameShape('scale', x);
   const y = output(gpu, x, 'scale', out);
-  gpu.dispatch({ kernel: 'elementwise', entry: 'scale', params: params().u32(x.size).f32(s),
-    inputs: [x], outputs: [y], workgroups: grid1d(x.size, 256, gpu), label: label('scale', x) });
+  record(gpu, 'scale', 'scale', params().u32(x.size).f32(s), [x], [y], x.size);
   return y;
 }
 
@@ -51,8 +51,7 @@ export function scale(gpu: Gpu, s: number, x: Tensor, out?: Tensor): Tensor {
 export function mul(gpu: Gpu, a: Tensor, b: Tensor, out?: Tensor): Tensor {
   sameShape('mul', a, b);
   const y = output(gpu, a, 'mul', out);
-  gpu.dispatch({ kernel: 'elementwise', entry: 'mul', params: params().u32(a.size).f32(1, 1),
-    inputs: [a, b], outputs: [y], workgroups: grid1d(a.size, 256, gpu), label: label('mul', a, b) });
+  record(gpu, 'mul', 'mul', params().u32(a.size).f32(1, 1), [a, b], [y], a.size);
   return y;
 }
 
@@ -61,8 +60,7 @@ export function mulBackward(gpu: Gpu, a: Tensor, b: Tensor, dy: Tensor): { da: T
   sameShape('mulBackward', a, b, dy);
   const da = gpu.empty(a.shape, 'f32', 'mul.da');
   const db = gpu.empty(a.shape, 'f32', 'mul.db');
-  gpu.dispatch({ kernel: 'elementwise', entry: 'mul_backward', params: params().u32(a.size).f32(1, 1),
-    inputs: [a, b, dy], outputs: [da, db], workgroups: grid1d(a.size, 256, gpu), label: label('mulBackward', a, b, dy) });
+  record(gpu, 'mulBackward', 'mul_backward', params().u32(a.size).f32(1, 1), [a, b, dy], [da, db], a.size);
   return { da, db };
 }
 
@@ -70,8 +68,7 @@ export function mulBackward(gpu: Gpu, a: Tensor, b: Tensor, dy: Tensor): { da: T
 export function silu(gpu: Gpu, x: Tensor, out?: Tensor): Tensor {
   sameShape('silu', x);
   const y = output(gpu, x, 'silu', out);
-  gpu.dispatch({ kernel: 'elementwise', entry: 'silu', params: params().u32(x.size).f32(1),
-    inputs: [x], outputs: [y], workgroups: grid1d(x.size, 256, gpu), label: label('silu', x) });
+  record(gpu, 'silu', 'silu', params().u32(x.size).f32(1), [x], [y], x.size);
   return y;
 }
 
@@ -79,8 +76,7 @@ export function silu(gpu: Gpu, x: Tensor, out?: Tensor): Tensor {
 export function siluBackward(gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor): Tensor {
   sameShape('siluBackward', x, dy);
   const dx = output(gpu, x, 'silu.dx', out);
-  gpu.dispatch({ kernel: 'elementwise', entry: 'silu_backward', params: params().u32(x.size).f32(1, 1),
-    inputs: [x, dy], outputs: [dx], workgroups: grid1d(x.size, 256, gpu), label: label('siluBackward', x, dy) });
+  record(gpu, 'siluBackward', 'silu_backward', params().u32(x.size).f32(1, 1), [x, dy], [dx], x.size);
   return dx;
 }
 
@@ -88,8 +84,7 @@ export function siluBackward(gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor): Ten
 export function swiglu(gpu: Gpu, g: Tensor, u: Tensor, out?: Tensor): Tensor {
   sameShape('swiglu', g, u);
   const y = output(gpu, g, 'swiglu', out);
-  gpu.dispatch({ kernel: 'elementwise', entry: 'swiglu', params: params().u32(g.size).f32(1, 1),
-    inputs: [g, u], outputs: [y], workgroups: grid1d(g.size, 256, gpu), label: label('swiglu', g, u) });
+  record(gpu, 'swiglu', 'swiglu', params().u32(g.size).f32(1, 1), [g, u], [y], g.size);
   return y;
 }
 
@@ -98,8 +93,7 @@ export function swigluBackward(gpu: Gpu, g: Tensor, u: Tensor, dy: Tensor): { dg
   sameShape('swigluBackward', g, u, dy);
   const dg = gpu.empty(g.shape, 'f32', 'swiglu.dg');
   const du = gpu.empty(g.shape, 'f32', 'swiglu.du');
-  gpu.dispatch({ kernel: 'elementwise', entry: 'swiglu_backward', params: params().u32(g.size).f32(1, 1),
-    inputs: [g, u, dy], outputs: [dg, du], workgroups: grid1d(g.size, 256, gpu), label: label('swigluBackward', g, u, dy) });
+  record(gpu, 'swigluBackward', 'swiglu_backward', params().u32(g.size).f32(1, 1), [g, u, dy], [dg, du], g.size);
   return { dg, du };
 }
 
@@ -115,8 +109,7 @@ function checkBias(op: string, x: Tensor, b: Tensor): { rows: number; cols: numb
 export function biasAdd(gpu: Gpu, x: Tensor, b: Tensor, out?: Tensor): Tensor {
   const { rows, cols } = checkBias('biasAdd', x, b);
   const y = output(gpu, x, 'biasAdd', out);
-  gpu.dispatch({ kernel: 'elementwise', entry: 'bias_add', params: params().u32(rows, cols),
-    inputs: [x, b], outputs: [y], workgroups: grid1d(x.size, 256, gpu), label: label('biasAdd', x, b) });
+  record(gpu, 'biasAdd', 'bias_add', params().u32(rows, cols), [x, b], [y], x.size);
   return y;
 }
 
@@ -126,7 +119,6 @@ export function biasGrad(gpu: Gpu, dy: Tensor, out?: Tensor): Tensor {
   const cols = dy.shape[dy.shape.length - 1];
   const db = out ?? gpu.empty([cols], 'f32', 'bias.db');
   const { rows } = checkBias('biasGrad', dy, db);
-  gpu.dispatch({ kernel: 'elementwise', entry: 'bias_grad', params: params().u32(rows, cols),
-    inputs: [dy], outputs: [db], workgroups: grid1d(cols, 256, gpu), label: label('biasGrad', dy) });
+  record(gpu, 'biasGrad', 'bias_grad', params().u32(rows, cols), [dy], [db], cols);
   return db;
 }

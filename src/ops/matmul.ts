@@ -10,6 +10,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { check, fmtShape } from '../gpu/errors.ts';
 import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import type { MatmulLayout } from '../../reference/matmul.ts';
 
 export type MatmulVersion = 'naive' | 'regblock' | 'regblock4';
 
@@ -27,23 +28,8 @@ export interface MatmulOptions {
   tile?: { TM: number; TN: number };
 }
 
-/** Low-level strided form: every layout number given explicitly. */
-export interface MatmulStrided {
-  M: number;
-  N: number;
-  K: number;
-  batch: number;
-  transA: boolean;
-  transB: boolean;
-  lda: number;
-  ldb: number;
-  ldc: number;
-  strideA: number;
-  strideB: number;
-  strideC: number;
-  alpha: number;
-  beta: number;
-}
+/** Low-level strided form: every layout number given explicitly (the reference's layout). */
+export type MatmulStrided = MatmulLayout;
 
 export interface MatmulPlan {
   version: MatmulVersion;
