@@ -11,10 +11,11 @@ import { acquireDevice, describeAdapter, type AcquireOptions } from './device.ts
 import { DeviceLostError, GpuError, OpInputError, fmtShape } from './errors.ts';
 import { KERNEL_FILES, kernelSource } from './kernel-source.ts';
 import { BufferPool } from './pool.ts';
+import { PipelineCache } from './pipelines.ts';
+import { UniformArenas } from './uniforms.ts';
 import { params, type Params } from './params.ts';
 import { BYTES_PER_ELEMENT, Tensor, checkShape, numel, type DType, type TypedArrayOf } from './tensor.ts';
 
-const UNIFORM = 0x40;
 const COPY_DST = 0x8;
 const COPY_SRC = 0x4;
 const MAP_READ = 0x1;
@@ -44,16 +45,6 @@ interface PendingStep {
   scopes: Promise<(GPUError | null)[]>;
 }
 
-// Uniforms of one step are packed into a few arena buffers at aligned offsets
-// and uploaded with one writeBuffer each just before the submit.
-const ARENA_BYTES = 64 * 1024;
-
-class UniformArena {
-  readonly cpu = new Uint8Array(ARENA_BYTES);
-  used = 0;
-  constructor(readonly buffer: GPUBuffer) {}
-}
-
 export class Gpu {
   readonly pool: BufferPool;
   readonly limits: GPUSupportedLimits;
@@ -66,16 +57,13 @@ export class Gpu {
    */
   readonly isCpuAdapter: boolean;
 
-  #pipelines = new Map<string, GPUComputePipeline>();
-  #layouts = new Map<string, GPUBindGroupLayout>();
-  #modules = new Map<string, GPUShaderModule>();
   #sources = new Map<string, string>();
+  #pipelines: PipelineCache;
+  #uniforms: UniformArenas;
 
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #labels: string[] = [];
-  #arenas: UniformArena[] = [];
-  #arenaIndex = 0;
   #pending: PendingStep[] = [];
   #uncaptured: string[] = [];
   #lost: string | null = null;
@@ -94,6 +82,8 @@ export class Gpu {
   ) {
     this.#release = release;
     this.pool = new BufferPool(device);
+    this.#pipelines = new PipelineCache(device, this.#sources);
+    this.#uniforms = new UniformArenas(device, device.limits.minUniformBufferOffsetAlignment);
     this.limits = device.limits;
     this.features = new Set([...device.features].map(String));
     this.adapterName = describeAdapter(adapter);
@@ -226,19 +216,22 @@ export class Gpu {
     if (x === 0 || y === 0 || z === 0) return; // empty tensors: nothing to do
 
     const hasUniform = d.params !== undefined;
-    const layoutKey = `${hasUniform ? 'u' : ''}${'r'.repeat(d.inputs.length)}${'w'.repeat(d.outputs.length)}`;
-    const pipeline = this.#pipeline(d.kernel, d.entry ?? 'main', d.constants ?? {}, layoutKey, hasUniform, d.inputs.length, d.outputs.length);
+    // Pipeline creation happens inside the step's error scopes: a compile or
+    // layout error surfaces at the next read()/sync() with this pipeline's label.
+    this.#encoderNow();
+    const { pipeline, layout } = this.#pipelines.get(d.kernel, d.entry ?? 'main', d.constants ?? {}, {
+      uniform: hasUniform,
+      inputs: d.inputs.length,
+      outputs: d.outputs.length,
+    });
 
     const entries: GPUBindGroupEntry[] = [];
     let binding = 0;
-    if (hasUniform) {
-      const { buffer, offset, size } = this.#uniform(d.params!.bytes());
-      entries.push({ binding: binding++, resource: { buffer, offset, size } });
-    }
-    for (const t of [...d.inputs, ...d.outputs]) {
+    if (hasUniform) entries.push({ binding: binding++, resource: this.#uniforms.place(d.params!.bytes()) });
+    for (const t of bound) {
       entries.push({ binding: binding++, resource: { buffer: t.buffer, offset: 0, size: Math.max(4, t.byteLength) } });
     }
-    const bindGroup = this.device.createBindGroup({ layout: this.#layouts.get(layoutKey)!, entries, label: d.label });
+    const bindGroup = this.device.createBindGroup({ layout, entries, label: d.label });
     const pass = this.#passNow();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -264,12 +257,7 @@ export class Gpu {
   flush(): void {
     if (!this.#encoder) return;
     this.#endPass();
-    for (let i = 0; i < this.#arenaIndex + 1 && i < this.#arenas.length; i++) {
-      const a = this.#arenas[i];
-      if (a.used > 0) this.device.queue.writeBuffer(a.buffer, 0, a.cpu, 0, a.used);
-      a.used = 0;
-    }
-    this.#arenaIndex = 0;
+    this.#uniforms.upload();
     const cb = this.#encoder.finish({ label: 'lco step' });
     this.device.queue.submit([cb]);
     this.submitCount++;
@@ -358,7 +346,7 @@ export class Gpu {
     this.#encoder = null;
     this.#pass = null;
     this.pool.destroyAll();
-    for (const a of this.#arenas) a.buffer.destroy();
+    this.#uniforms.destroy();
     this.device.destroy();
     this.#release();
   }
@@ -410,95 +398,6 @@ export class Gpu {
     }
   }
 
-  #uniform(bytes: Uint8Array): { buffer: GPUBuffer; offset: number; size: number } {
-    const align = this.limits.minUniformBufferOffsetAlignment;
-    let arena = this.#arenas[this.#arenaIndex];
-    if (arena && arena.used + bytes.length > ARENA_BYTES) {
-      arena = this.#arenas[++this.#arenaIndex];
-    }
-    if (!arena) {
-      const buffer = this.device.createBuffer({ size: ARENA_BYTES, usage: UNIFORM | COPY_DST, label: 'uniform arena' });
-      arena = new UniformArena(buffer);
-      this.#arenas[this.#arenaIndex] = arena;
-    }
-    const offset = arena.used;
-    arena.cpu.set(bytes, offset);
-    arena.used = Math.ceil((offset + bytes.length) / align) * align;
-    return { buffer: arena.buffer, offset, size: bytes.length };
-  }
-
-  #layout(key: string, hasUniform: boolean, nIn: number, nOut: number): GPUBindGroupLayout {
-    let layout = this.#layouts.get(key);
-    if (!layout) {
-      const entries: GPUBindGroupLayoutEntry[] = [];
-      let binding = 0;
-      const visibility = 0x4; // GPUShaderStage.COMPUTE
-      if (hasUniform) entries.push({ binding: binding++, visibility, buffer: { type: 'uniform' } });
-      for (let i = 0; i < nIn; i++) entries.push({ binding: binding++, visibility, buffer: { type: 'read-only-storage' } });
-      for (let i = 0; i < nOut; i++) entries.push({ binding: binding++, visibility, buffer: { type: 'storage' } });
-      layout = this.device.createBindGroupLayout({ entries, label: `layout ${key}` });
-      this.#layouts.set(key, layout);
-    }
-    return layout;
-  }
-
-  #pipeline(
-    kernel: string,
-    entry: string,
-    constants: Record<string, number | boolean>,
-    layoutKey: string,
-    hasUniform: boolean,
-    nIn: number,
-    nOut: number,
-  ): GPUComputePipeline {
-    const constKey = Object.keys(constants)
-      .sort()
-      .map((k) => `${k}=${Number(constants[k])}`)
-      .join(',');
-    const key = `${kernel}:${entry}:${constKey}:${layoutKey}`;
-    let pipeline = this.#pipelines.get(key);
-    if (pipeline) return pipeline;
-
-    const code = this.#sources.get(kernel);
-    if (code === undefined) throw new Error(`unknown kernel "${kernel}" (not in KERNEL_FILES)`);
-    // `override` declarations become pipeline constants; a module-scope
-    // `const NAME: T = ...;` is rewritten in the source instead (WGSL sizes
-    // function-scope arrays, such as register tiles, only by const).
-    const overrides: Record<string, number> = {};
-    const rewrites: [string, number | boolean][] = [];
-    for (const [name, value] of Object.entries(constants)) {
-      if (new RegExp(`\\boverride\\s+${name}\\b`).test(code)) overrides[name] = Number(value);
-      else if (new RegExp(`^const\\s+${name}\\s*:`, 'm').test(code)) rewrites.push([name, value]);
-      else throw new Error(`kernel "${kernel}" has no override or module-scope const named ${name}`);
-    }
-    const moduleKey = `${kernel}:${rewrites.map(([k, v]) => `${k}=${v}`).join(',')}`;
-    let module = this.#modules.get(moduleKey);
-    if (!module) {
-      module = this.device.createShaderModule({ code: specialise(code, rewrites), label: moduleKey });
-      this.#modules.set(moduleKey, module);
-    }
-    // Recorded inside the step's error scopes: a compile or layout error
-    // surfaces at the next read()/sync() with this pipeline's label.
-    this.#encoderNow();
-    pipeline = this.device.createComputePipeline({
-      label: `${kernel}.${entry}(${constKey})`,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.#layout(layoutKey, hasUniform, nIn, nOut)] }),
-      compute: { module, entryPoint: entry, constants: overrides },
-    });
-    this.#pipelines.set(key, pipeline);
-    return pipeline;
-  }
-}
-
-/** Rewrites `const NAME: T = ...;` at module scope to the given values. */
-function specialise(code: string, rewrites: [string, number | boolean][]): string {
-  for (const [name, value] of rewrites) {
-    code = code.replace(new RegExp(`^const\\s+${name}\\s*:\\s*(\\w+)\\s*=[^;]*;`, 'm'), (_m, type: string) => {
-      const literal = type === 'bool' ? String(Boolean(value)) : type === 'u32' ? `${value}u` : type === 'i32' ? `${value}i` : `${Number(value)}`;
-      return `const ${name}: ${type} = ${literal};`;
-    });
-  }
-  return code;
 }
 
 function summarise(labels: string[]): string {

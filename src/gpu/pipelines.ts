@@ -1,0 +1,94 @@
+// Pipeline cache: one compute pipeline per kernel + entry point + compile-time
+// constants + binding signature, and one shader module per kernel + rewritten
+// consts. Bind group layouts are explicit (uniform at 0, then read-only
+// storage, then read-write storage), so a module may hold several entry
+// points whose globals reuse binding numbers.
+//
+// Compile-time constants: a kernel's `override` declarations become pipeline
+// constants; a module-scope `const NAME: T = ...;` is rewritten in the source
+// instead (WGSL sizes function-scope arrays, such as register tiles, only by const).
+
+/** The bindings of a dispatch: uniform at 0?, then `inputs` read-only, then `outputs` read-write. */
+export interface BindingSignature {
+  uniform: boolean;
+  inputs: number;
+  outputs: number;
+}
+
+export class PipelineCache {
+  #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  #layouts = new Map<string, GPUBindGroupLayout>();
+  #modules = new Map<string, GPUShaderModule>();
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly sources: ReadonlyMap<string, string>,
+  ) {}
+
+  /**
+   * The pipeline and its bind group layout. Creation errors (WGSL compile,
+   * layout mismatch) are WebGPU validation errors: call this inside an error scope.
+   */
+  get(kernel: string, entry: string, constants: Record<string, number | boolean>, sig: BindingSignature): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    const constKey = Object.keys(constants)
+      .sort()
+      .map((k) => `${k}=${Number(constants[k])}`)
+      .join(',');
+    const layoutKey = `${sig.uniform ? 'u' : ''}${'r'.repeat(sig.inputs)}${'w'.repeat(sig.outputs)}`;
+    const key = `${kernel}:${entry}:${constKey}:${layoutKey}`;
+    const cached = this.#pipelines.get(key);
+    if (cached) return cached;
+
+    const code = this.sources.get(kernel);
+    if (code === undefined) throw new Error(`unknown kernel "${kernel}" (not in KERNEL_FILES)`);
+    const overrides: Record<string, number> = {};
+    const rewrites: [string, number | boolean][] = [];
+    for (const [name, value] of Object.entries(constants)) {
+      if (new RegExp(`\\boverride\\s+${name}\\b`).test(code)) overrides[name] = Number(value);
+      else if (new RegExp(`^const\\s+${name}\\s*:`, 'm').test(code)) rewrites.push([name, value]);
+      else throw new Error(`kernel "${kernel}" has no override or module-scope const named ${name}`);
+    }
+    const moduleKey = `${kernel}:${rewrites.map(([k, v]) => `${k}=${v}`).join(',')}`;
+    let module = this.#modules.get(moduleKey);
+    if (!module) {
+      module = this.device.createShaderModule({ code: specialise(code, rewrites), label: moduleKey });
+      this.#modules.set(moduleKey, module);
+    }
+    const layout = this.#layout(layoutKey, sig);
+    const pipeline = this.device.createComputePipeline({
+      label: `${kernel}.${entry}(${constKey})`,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry, constants: overrides },
+    });
+    const made = { pipeline, layout };
+    this.#pipelines.set(key, made);
+    return made;
+  }
+
+  #layout(key: string, sig: BindingSignature): GPUBindGroupLayout {
+    let layout = this.#layouts.get(key);
+    if (!layout) {
+      const entries: GPUBindGroupLayoutEntry[] = [];
+      let binding = 0;
+      const visibility = 0x4; // GPUShaderStage.COMPUTE
+      if (sig.uniform) entries.push({ binding: binding++, visibility, buffer: { type: 'uniform' } });
+      for (let i = 0; i < sig.inputs; i++) entries.push({ binding: binding++, visibility, buffer: { type: 'read-only-storage' } });
+      for (let i = 0; i < sig.outputs; i++) entries.push({ binding: binding++, visibility, buffer: { type: 'storage' } });
+      layout = this.device.createBindGroupLayout({ entries, label: `layout ${key}` });
+      this.#layouts.set(key, layout);
+    }
+    return layout;
+  }
+}
+
+/** Rewrites `const NAME: T = ...;` at module scope to the given values. */
+export function specialise(code: string, rewrites: [string, number | boolean][]): string {
+  for (const [name, value] of rewrites) {
+    code = code.replace(new RegExp(`^const\\s+${name}\\s*:\\s*(\\w+)\\s*=[^;]*;`, 'm'), (_m, type: string) => {
+      const literal = type === 'bool' ? String(Boolean(value)) : type === 'u32' ? `${value}u` : type === 'i32' ? `${value}i` : `${Number(value)}`;
+      return `const ${name}: ${type} = ${literal};`;
+    });
+  }
+  return code;
+}
+
