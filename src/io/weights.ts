@@ -1,0 +1,96 @@
+// The weights of a Hugging Face model folder: `model.safetensors`, or shards
+// listed by `model.safetensors.index.json` ({"weight_map": {name: file}}).
+// Each shard is opened once; tensors are read one at a time on request.
+import { SafetensorsError, SafetensorsFile, type TensorEntry } from './safetensors.ts';
+
+export const SINGLE_FILE = 'model.safetensors';
+export const INDEX_FILE = 'model.safetensors.index.json';
+
+export class WeightFolder {
+  private constructor(
+    readonly dir: string,
+    private readonly where: Map<string, SafetensorsFile>,
+    private readonly files: SafetensorsFile[],
+  ) {}
+
+  static async open(dir: string): Promise<WeightFolder> {
+    const { readFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    let indexText: string | null = null;
+    try {
+      indexText = await readFile(join(dir, INDEX_FILE), 'utf8');
+    } catch {
+      indexText = null;
+    }
+    if (indexText === null) {
+      const file = await SafetensorsFile.open(join(dir, SINGLE_FILE));
+      return new WeightFolder(dir, new Map(file.names().map((n) => [n, file])), [file]);
+    }
+    const weightMap = parseIndex(indexText, join(dir, INDEX_FILE));
+    const shards = new Map<string, SafetensorsFile>();
+    const where = new Map<string, SafetensorsFile>();
+    try {
+      for (const [name, shard] of Object.entries(weightMap)) {
+        let file = shards.get(shard);
+        if (!file) {
+          file = await SafetensorsFile.open(join(dir, shard));
+          shards.set(shard, file);
+        }
+        if (!file.header.tensors.has(name)) {
+          throw new SafetensorsError(`${join(dir, INDEX_FILE)}: weight_map puts "${name}" in ${shard}, which has no such tensor`);
+        }
+        where.set(name, file);
+      }
+    } catch (err) {
+      await Promise.all([...shards.values()].map((f) => f.close()));
+      throw err;
+    }
+    return new WeightFolder(dir, where, [...shards.values()]);
+  }
+
+  names(): string[] {
+    return [...this.where.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.where.has(name);
+  }
+
+  entry(name: string): TensorEntry {
+    return this.#file(name).entry(name);
+  }
+
+  float32(name: string): Promise<Float32Array> {
+    return this.#file(name).float32(name);
+  }
+
+  #file(name: string): SafetensorsFile {
+    const f = this.where.get(name);
+    if (!f) throw new SafetensorsError(`${this.dir}: the model has no tensor named "${name}"`);
+    return f;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.files.map((f) => f.close()));
+  }
+}
+
+function parseIndex(text: string, source: string): Record<string, string> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new SafetensorsError(`${source}: not valid JSON (${(err as Error).message})`);
+  }
+  const map = (raw as { weight_map?: unknown } | null)?.weight_map;
+  if (map === null || typeof map !== 'object' || Array.isArray(map)) {
+    throw new SafetensorsError(`${source}: "weight_map" must be an object of tensor name -> shard file`);
+  }
+  for (const [name, file] of Object.entries(map)) {
+    // A shard is a plain file name in the same folder: no paths out of it.
+    if (typeof file !== 'string' || file.length === 0 || /[\\/]/.test(file) || file === '.' || file === '..') {
+      throw new SafetensorsError(`${source}: weight_map["${name}"] = ${JSON.stringify(file)} must be a file name in the model folder`);
+    }
+  }
+  return map as Record<string, string>;
+}
