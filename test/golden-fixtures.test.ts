@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { WeightFolder } from '../src/io/weights.ts';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { parseConfig } from '../src/model/config.ts';
+import { decoderForward } from '../reference/decoder.ts';
 
 const dir = (name: string) => fileURLToPath(new URL(`../fixtures/golden/${name}`, import.meta.url));
 
@@ -35,6 +36,46 @@ describe('golden fixtures from an independent implementation', () => {
             }
           }
         }
+      } finally {
+        await weights.close();
+        await golden.close();
+      }
+    });
+  }
+});
+
+describe('float64 reference decoder vs the independent PyTorch forward', () => {
+  for (const name of ['tiny-llama', 'tiny-qwen2']) {
+    it(`${name}: every layer's hidden states and the logits agree on the real tokens`, async () => {
+      const cfg = parseConfig(await readFile(`${dir(name)}/config.json`, 'utf8'));
+      const weights = await WeightFolder.open(dir(name));
+      const golden = await SafetensorsFile.open(`${dir(name)}/golden.safetensors`);
+      try {
+        const W = new Map<string, Float32Array>();
+        for (const n of weights.names()) W.set(n, await weights.float32(n));
+        const weight = (n: string) => {
+          const w = W.get(n);
+          if (!w) throw new Error(`no weight ${n}`);
+          return w;
+        };
+        const [B, T] = golden.entry('input_ids').shape;
+        const mask = await golden.float32('attention_mask');
+        const out = decoderForward(cfg, weight, { B, T, ids: await golden.float32('input_ids'), mask, pos: await golden.float32('position_ids') });
+        const f64 = async (n: string) => new Float64Array((await golden.bytesOf(n)).buffer); // keep float64: no f32 rounding
+        const compare = (what: string, ours: Float64Array, theirs: Float64Array, width: number) => {
+          let worst = 0;
+          for (let t = 0; t < B * T; t++) {
+            if (!mask[t]) continue; // padding queries: HF and we define them differently
+            for (let c = 0; c < width; c++) {
+              const e = theirs[t * width + c];
+              worst = Math.max(worst, Math.abs(ours[t * width + c] - e) / (1e-9 + Math.abs(e)));
+            }
+          }
+          // Two float64 computations of the same maths: agreement to ~1e-10 relative.
+          expect(worst, `${what}: worst relative difference`).toBeLessThan(1e-8);
+        };
+        for (const [i, h] of out.hidden.entries()) compare(`hidden_states.${i}`, h, await f64(`hidden_states.${i}`), cfg.hidden);
+        compare('logits', out.logits, await f64('logits'), cfg.vocab);
       } finally {
         await weights.close();
         await golden.close();
