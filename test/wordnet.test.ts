@@ -24,3 +24,20 @@ describe('WordNet corpus', () => {
     expect(all.reduce((n, s) => n + s.examples.length, 0)).toBeGreaterThan(40000);
   });
 });
+
+describe('built-in WordNet tokenizer (fixtures/wordnet/tokenizer.json)', () => {
+  it('is what fixtures/make-wordnet-tokenizer.ts makes, and round-trips held-out text', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { trainWordNetTokenizer } = await import('../src/data/wordnet-tokenizer.ts');
+    const { Tokenizer } = await import('../src/io/tokenizer.ts');
+    const committed = await readFile(new URL('../fixtures/wordnet/tokenizer.json', import.meta.url), 'utf8');
+    const synsets = await readWordNet();
+    expect(`${JSON.stringify(await trainWordNetTokenizer(undefined, synsets))}\n`).toBe(committed);
+    const tok = new Tokenizer(committed);
+    const text = synsetText(synsets.find((s) => splitOf(s) === 'heldout')!);
+    const ids = tok.encode(text);
+    expect(tok.decode(ids)).toBe(text);
+    expect(ids.length).toBeLessThan(Buffer.byteLength(text) / 2.5);
+    expect(tok.encode('<|endoftext|>')).toEqual([0]);
+  });
+});
