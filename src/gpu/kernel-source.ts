@@ -46,4 +46,5 @@ export const KERNEL_FILES = [
   'l2norm',
   'pooling',
   'adamw',
+  'attention',
 ] as const;
