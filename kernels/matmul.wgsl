@@ -10,7 +10,8 @@
 // A Linear layer y = x W^T (W [out, in]) is TRANS_B = true.
 //
 // When beta == 0, C is never read (so an uninitialised or NaN C is fine).
-// The sum over k runs in increasing k with fused multiply-adds.
+// The sum over k runs in increasing k with fma() (lavapipe lowers it to a
+// multiply and an add; GPUs fuse it).
 //
 // Bindings: 0 uniform Params, 1 A (read), 2 B (read), 3 C (read_write).
 //
@@ -21,13 +22,15 @@
 // regblock   register-blocked. A workgroup of LANES invocations computes a
 //            TM x (LANES * TN) block of C: its TM rows are the same for all
 //            invocations (they come from workgroup_id), and invocation l owns
-//            columns n0 + j * LANES + l, j < TN. Why this shape: a CPU driver
-//            such as lavapipe runs the invocations of a workgroup as SIMD
-//            lanes; loads of A(m, k) then have the same address in every lane
-//            and are compiled to one scalar load and a broadcast, and the
-//            loads of B for one j touch LANES neighbouring columns. Each
-//            k-step does TM + TN loads for TM * TN fused multiply-adds, with
-//            no workgroup memory and no barriers. Rows and columns past the
+//            columns n0 + j * LANES + l, j < TN. Each k-step loads TM values
+//            of A and TN of B per invocation and reuses them from registers
+//            for TM * TN multiply-adds, with no workgroup memory and no
+//            barriers. On a CPU driver (lavapipe) a workgroup of 8 is one
+//            SIMD vector; there every storage load is a per-lane load with a
+//            bounds check (even at a uniform address, as the LLVM IR shows)
+//            and barriers switch coroutines, so register reuse without
+//            barriers is what pays (bench/NOTES.md has the measurements).
+//            Rows and columns past the
 //            edge are clamped when loading (reading a real, finite element)
 //            and skipped when storing, so the inner loop has no branches.
 //            Grid: [ceil(N / (LANES * TN)), ceil(M / TM), batch].
