@@ -47,4 +47,5 @@ export const KERNEL_FILES = [
   'pooling',
   'adamw',
   'attention',
+  'lora',
 ] as const;
