@@ -39,3 +39,25 @@ export function rmsnormBackward(
   }
   return { dx, dweight };
 }
+
+/**
+ * Per-element magnitudes the float32 rounding of y, dx and dweight grows with
+ * (the tolerance scales of the tests and of `lco doctor`):
+ *   y: |x w rstd|;  dx: rstd (|w dy| + |x| rstd^2 mean_c |w dy x|);  dw: sum_i |dy x rstd|.
+ */
+export function rmsnormErrorScales(x: Arr, w: Arr, dy: Arr, rows: number, cols: number, eps: number) {
+  const { rstd } = rmsnorm(x, w, rows, cols, eps);
+  const y = new Float64Array(rows * cols), dx = new Float64Array(rows * cols), dw = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) {
+    const r = rstd[i];
+    let dot = 0;
+    for (let c = 0; c < cols; c++) dot += Math.abs(w[c] * dy[i * cols + c] * x[i * cols + c]);
+    for (let c = 0; c < cols; c++) {
+      const j = i * cols + c;
+      y[j] = Math.abs(x[j] * r * w[c]);
+      dx[j] = r * (Math.abs(w[c] * dy[j]) + Math.abs(x[j]) * r * r * (dot / cols));
+      dw[c] += Math.abs(dy[j] * x[j] * r);
+    }
+  }
+  return { y, rstd, dx, dw };
+}

@@ -14,20 +14,7 @@ const rows = 131, cols = WIDE, eps = 1e-5;
 
 /** How large the float32 rounding of each output can grow (the tests' scales). */
 function scales(x: Float32Array, w: Float32Array, dy: Float32Array) {
-  const { rstd } = ref.rmsnorm(x, w, rows, cols, eps);
-  const y = new Float64Array(rows * cols), dx = new Float64Array(rows * cols), dw = new Float64Array(cols);
-  for (let i = 0; i < rows; i++) {
-    const r = rstd[i];
-    let dot = 0;
-    for (let c = 0; c < cols; c++) dot += Math.abs(w[c] * dy[i * cols + c] * x[i * cols + c]);
-    for (let c = 0; c < cols; c++) {
-      const j = i * cols + c;
-      y[j] = Math.abs(x[j] * r * w[c]);
-      dx[j] = r * (Math.abs(w[c] * dy[j]) + Math.abs(x[j]) * r * r * (dot / cols));
-      dw[c] += Math.abs(dy[j] * x[j] * r);
-    }
-  }
-  return { y, dx, dw };
+  return ref.rmsnormErrorScales(x, w, dy, rows, cols, eps);
 }
 
 function data(seed: number) {
