@@ -60,7 +60,9 @@ describe('GPU decoder vs an independent float64 implementation', () => {
       const cfg = JSON.parse(await readFile(`${dir('tiny-llama')}/config.json`, 'utf8'));
       await writeFile(`${tmp}/config.json`, JSON.stringify({ ...cfg, intermediate_size: 81 }));
       await copyFile(`${dir('tiny-llama')}/model.safetensors`, `${tmp}/model.safetensors`);
+      const live = g.pool.stats().liveBytes;
       await expect(loadDecoder(g, tmp)).rejects.toThrow(/tensor "model.layers.0.mlp.gate_proj.weight" has shape \[80, 48\], expected \[81, 48\] from config.json/);
+      expect(g.pool.stats().liveBytes, 'weights loaded before the bad tensor are released').toBe(live);
       await writeFile(`${tmp}/config.json`, JSON.stringify({ ...cfg, model_type: 'mistral' }));
       await expect(loadDecoder(g, tmp)).rejects.toThrow(/"model_type" is "mistral"/);
     } finally {

@@ -69,6 +69,7 @@ export async function loadDecoder(gpu: Gpu, dir: string): Promise<Decoder> {
   }
   const config = parseConfig(configText, configPath);
   const folder = await WeightFolder.open(dir);
+  const loaded: Tensor[] = [];
   try {
     const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, intermediate: F, vocab: V } = config;
     const load = async (name: string, shape: number[]): Promise<Tensor> => {
@@ -76,9 +77,10 @@ export async function loadDecoder(gpu: Gpu, dir: string): Promise<Decoder> {
       if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
         throw new Error(`${dir}: tensor "${name}" has shape ${fmtShape(e.shape)}, expected ${fmtShape(shape)} from config.json`);
       }
-      return gpu.tensor(await folder.float32(name), shape, 'f32', name);
+      const t = gpu.tensor(await folder.float32(name), shape, 'f32', name);
+      loaded.push(t);
+      return t;
     };
-    const optional = (name: string, shape: number[]) => (folder.has(name) ? load(name, shape) : Promise.resolve(undefined));
     const embed = await load('model.embed_tokens.weight', [V, C]);
     const layers: LayerWeights[] = [];
     for (let l = 0; l < config.layers; l++) {
@@ -92,7 +94,7 @@ export async function loadDecoder(gpu: Gpu, dir: string): Promise<Decoder> {
         qBias: config.qkvBias ? await load(`${p}self_attn.q_proj.bias`, [H * D]) : undefined,
         kBias: config.qkvBias ? await load(`${p}self_attn.k_proj.bias`, [Hkv * D]) : undefined,
         vBias: config.qkvBias ? await load(`${p}self_attn.v_proj.bias`, [Hkv * D]) : undefined,
-        oBias: config.oBias ? await optional(`${p}self_attn.o_proj.bias`, [C]) : undefined,
+        oBias: config.oBias ? await load(`${p}self_attn.o_proj.bias`, [C]) : undefined,
         postNorm: await load(`${p}post_attention_layernorm.weight`, [C]),
         gate: await load(`${p}mlp.gate_proj.weight`, [F, C]),
         up: await load(`${p}mlp.up_proj.weight`, [F, C]),
@@ -102,6 +104,9 @@ export async function loadDecoder(gpu: Gpu, dir: string): Promise<Decoder> {
     const norm = await load('model.norm.weight', [C]);
     const lmHead = config.tiedEmbeddings ? embed : await load('lm_head.weight', [V, C]);
     return { config, weights: { embed, layers, norm, lmHead } };
+  } catch (err) {
+    for (const t of loaded) t.release(); // a bad folder leaves nothing on the GPU
+    throw err;
   } finally {
     await folder.close();
   }
@@ -176,9 +181,9 @@ export function decoderForward(gpu: Gpu, model: Decoder, input: DecoderInput, op
   }
   const final = rmsnorm(gpu, x, w.norm, eps);
   final.rstd.release();
+  x.release();
+  // transformers reports the last hidden state after the final norm.
   if (opts.hiddenStates) hidden[hidden.length - 1] = final.y;
-  else x.release();
-  if (opts.hiddenStates) x.release();
   return { last: final.y, hidden };
 }
 
