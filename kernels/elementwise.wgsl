@@ -6,6 +6,7 @@
 //   axpby         y = alpha * a + beta * b           (add: alpha = beta = 1)
 //                 backward: da = alpha * dy, db = beta * dy (axpby / scale again)
 //   scale         y = s * x                           backward: dx = s * dy
+//   accumulate    y += s * x  (in place on y; gradient accumulation)
 //   mul           y = a * b                           backward: da = dy * b, db = dy * a
 //   silu          y = x * sig(x)                      backward: dx = dy * sig(x) * (1 + x * (1 - sig(x)))
 //   swiglu        y = silu(g) * u                     backward: dg = dy * u * silu'(g), du = dy * silu(g)
@@ -94,6 +95,13 @@ struct UnParams { n: u32, s: f32 }
 @group(0) @binding(0) var<uniform> up: UnParams;
 @group(0) @binding(1) var<storage, read> un_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> un_y: array<f32>;
+
+// accumulate: (x) -> (y), y read and written in place: y += s * x.
+@compute @workgroup_size(WG)
+fn accumulate(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat(wid, nwg, lid);
+  if (i < up.n) { un_y[i] += up.s * un_x[i]; }
+}
 
 @compute @workgroup_size(WG)
 fn scale(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -11,6 +11,11 @@ export function scale(s: number, x: Arr): Float64Array {
   return Float64Array.from(x, (v) => s * v);
 }
 
+/** y + s * x (the in-place accumulate, returned as a new array). */
+export function accumulate(y: Arr, x: Arr, s = 1): Float64Array {
+  return Float64Array.from(y, (v, i) => v + s * x[i]);
+}
+
 export function mul(a: Arr, b: Arr): Float64Array {
   return Float64Array.from(a, (v, i) => v * b[i]);
 }

@@ -13,7 +13,7 @@ const sizeArb = fc.oneof(fc.constantFrom(...AWKWARD_SIZES), fc.integer({ min: 1,
 const caseArb = fc.record({ n: sizeArb, seed: fc.integer({ min: 1, max: 1 << 30 }) });
 
 describe('elementwise vs float64 reference', () => {
-  it('axpby, scale, mul (and mul backward)', async () => {
+  it('axpby, scale, accumulate in place, mul (and mul backward)', async () => {
     const g = await gpu();
     await fc.assert(
       fc.asyncProperty(caseArb, fc.double({ min: -3, max: 3, noNaN: true }), async ({ n, seed }, alpha) => {
@@ -23,15 +23,19 @@ describe('elementwise vs float64 reference', () => {
         const y2 = ops.scale(g, alpha, ta, poisoned(g, [n]));
         const y3 = ops.mul(g, ta, tb, poisoned(g, [n]));
         const { da, db } = ops.mulBackward(g, ta, tb, tdy);
+        const acc = g.tensor(dy, [n]);
+        ops.accumulate(g, acc, ta, alpha);
         const f32 = (x: number) => Math.fround(x);
         expectClose('axpby', await y1.read(), ref.axpby(f32(alpha), a, -0.5, b), TOL,
           Float64Array.from(a, (v, i) => Math.abs(f32(alpha) * v) + Math.abs(0.5 * b[i])));
         expectClose('scale', await y2.read(), ref.scale(f32(alpha), a), TOL);
+        expectClose('accumulate', await acc.read(), ref.accumulate(dy, a, f32(alpha)), TOL,
+          Float64Array.from(a, (v, i) => Math.abs(f32(alpha) * v) + Math.abs(dy[i])));
         expectClose('mul', await y3.read(), ref.mul(a, b), TOL);
         const r = ref.mulBackward(a, b, dy);
         expectClose('mul.da', await da.read(), r.da, TOL);
         expectClose('mul.db', await db.read(), r.db, TOL);
-        for (const t of [ta, tb, tdy, y1, y2, y3, da, db]) t.release();
+        for (const t of [ta, tb, tdy, y1, y2, y3, da, db, acc]) t.release();
       }),
       { numRuns: 12 },
     );

@@ -1,23 +1,14 @@
-// The Llama / Qwen2 decoder on the GPU: weights from a Hugging Face folder,
-// and the forward pass, explicit layer by layer (llm.c style). The maths is
-// reference/decoder.ts; shapes: B batch, T time, C hidden, H / Hkv heads,
-// D head dim, F MLP width, V vocab; activations are [B, T, C] row-major.
-//
-// Padding: `mask` [B, T] marks real tokens (left or right padding) and `pos`
-// [B, T] their rotary positions. A padding query with no real key before it
-// gets zeros from attention (not HF's uniform average over masked keys), so
-// callers read real tokens only.
+// The Llama / Qwen2 decoder on the GPU: its weights, read from a Hugging Face
+// folder. The passes live beside it: forward.ts (inference and training
+// forward), backward.ts (the explicit backward). Shapes: C hidden, H / Hkv
+// heads, D head dim, F MLP width, V vocab; a Linear weight is [out, in].
 import type { Gpu } from '../gpu/gpu.ts';
-import { check, fmtShape } from '../gpu/errors.ts';
+import { fmtShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { WeightFolder } from '../io/weights.ts';
-import { attention } from '../ops/attention.ts';
-import { add, biasAdd, swiglu } from '../ops/elementwise.ts';
-import { embedding } from '../ops/embedding.ts';
-import { matmul } from '../ops/matmul.ts';
-import { rmsnorm } from '../ops/rmsnorm.ts';
-import { rope } from '../ops/rope.ts';
-import { parseConfig, type DecoderConfig } from './config.ts';
+import { rng } from '../doctor/compare.ts';
+import { writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
+import { SINGLE_FILE, WeightFolder } from '../io/weights.ts';
+import { parseConfig, toHfConfig, type DecoderConfig } from './config.ts';
 
 export interface LayerWeights {
   inputNorm: Tensor; // [C]
@@ -33,6 +24,9 @@ export interface LayerWeights {
   gate: Tensor; // [F, C]
   up: Tensor; // [F, C]
   down: Tensor; // [C, F]
+  gateBias?: Tensor; // [F] (llama mlp_bias)
+  upBias?: Tensor;
+  downBias?: Tensor; // [C]
 }
 
 export interface DecoderWeights {
@@ -56,6 +50,82 @@ export interface DecoderInput {
   pos: Tensor<'i32'>; // [B, T]
 }
 
+/**
+ * One weight of the model: its HF name, shape, and where it lives in
+ * DecoderWeights. Load, save, random init and the trainer's parameter list
+ * all walk this one table, so the names cannot drift apart.
+ */
+export interface WeightSpec {
+  name: string;
+  shape: number[];
+  /** 'norm' weights start at 1, 'bias' at 0, 'matrix' (linears, embedding) random. */
+  kind: 'matrix' | 'norm' | 'bias';
+  get(w: DecoderWeights): Tensor;
+  set(w: DecoderWeights, t: Tensor): void;
+}
+
+type LayerKey = keyof LayerWeights;
+
+/** Every weight of a model with this config, in HF order (lm_head only when untied). */
+export function weightSpecs(cfg: DecoderConfig): WeightSpec[] {
+  const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, intermediate: F, vocab: V } = cfg;
+  const specs: WeightSpec[] = [{
+    name: 'model.embed_tokens.weight', shape: [V, C], kind: 'matrix',
+    get: (w) => w.embed, set: (w, t) => { w.embed = t; },
+  }];
+  for (let l = 0; l < cfg.layers; l++) {
+    const p = `model.layers.${l}.`;
+    const layer = (name: string, shape: number[], kind: WeightSpec['kind'], key: LayerKey): WeightSpec => ({
+      name: p + name, shape, kind,
+      get: (w) => w.layers[l][key] as Tensor,
+      set: (w, t) => { (w.layers[l] ??= {} as LayerWeights)[key] = t; },
+    });
+    specs.push(layer('input_layernorm.weight', [C], 'norm', 'inputNorm'));
+    specs.push(layer('self_attn.q_proj.weight', [H * D, C], 'matrix', 'q'));
+    if (cfg.qkvBias) specs.push(layer('self_attn.q_proj.bias', [H * D], 'bias', 'qBias'));
+    specs.push(layer('self_attn.k_proj.weight', [Hkv * D, C], 'matrix', 'k'));
+    if (cfg.qkvBias) specs.push(layer('self_attn.k_proj.bias', [Hkv * D], 'bias', 'kBias'));
+    specs.push(layer('self_attn.v_proj.weight', [Hkv * D, C], 'matrix', 'v'));
+    if (cfg.qkvBias) specs.push(layer('self_attn.v_proj.bias', [Hkv * D], 'bias', 'vBias'));
+    specs.push(layer('self_attn.o_proj.weight', [C, H * D], 'matrix', 'o'));
+    if (cfg.oBias) specs.push(layer('self_attn.o_proj.bias', [C], 'bias', 'oBias'));
+    specs.push(layer('post_attention_layernorm.weight', [C], 'norm', 'postNorm'));
+    specs.push(layer('mlp.gate_proj.weight', [F, C], 'matrix', 'gate'));
+    if (cfg.mlpBias) specs.push(layer('mlp.gate_proj.bias', [F], 'bias', 'gateBias'));
+    specs.push(layer('mlp.up_proj.weight', [F, C], 'matrix', 'up'));
+    if (cfg.mlpBias) specs.push(layer('mlp.up_proj.bias', [F], 'bias', 'upBias'));
+    specs.push(layer('mlp.down_proj.weight', [C, F], 'matrix', 'down'));
+    if (cfg.mlpBias) specs.push(layer('mlp.down_proj.bias', [C], 'bias', 'downBias'));
+  }
+  specs.push({ name: 'model.norm.weight', shape: [C], kind: 'norm', get: (w) => w.norm, set: (w, t) => { w.norm = t; } });
+  if (!cfg.tiedEmbeddings) {
+    specs.push({ name: 'lm_head.weight', shape: [V, C], kind: 'matrix', get: (w) => w.lmHead, set: (w, t) => { w.lmHead = t; } });
+  }
+  return specs;
+}
+
+/**
+ * Builds a Decoder from a source of weight data (by spec: name, shape); on any
+ * failure the tensors already uploaded are released (a bad folder leaves
+ * nothing on the GPU).
+ */
+export async function decoderFromData(gpu: Gpu, config: DecoderConfig, data: (spec: WeightSpec) => Promise<ArrayLike<number>>): Promise<Decoder> {
+  const weights = { layers: Array.from({ length: config.layers }, () => ({}) as LayerWeights) } as unknown as DecoderWeights;
+  const loaded: Tensor[] = [];
+  try {
+    for (const spec of weightSpecs(config)) {
+      const t = gpu.tensor(await data(spec), spec.shape, 'f32', spec.name);
+      loaded.push(t);
+      spec.set(weights, t);
+    }
+  } catch (err) {
+    for (const t of loaded) t.release();
+    throw err;
+  }
+  if (config.tiedEmbeddings) weights.lmHead = weights.embed;
+  return { config, weights };
+}
+
 /** Reads config.json and the weights of an HF folder onto the GPU (as f32). */
 export async function loadDecoder(gpu: Gpu, dir: string): Promise<Decoder> {
   const { readFile } = await import('node:fs/promises');
@@ -69,128 +139,62 @@ export async function loadDecoder(gpu: Gpu, dir: string): Promise<Decoder> {
   }
   const config = parseConfig(configText, configPath);
   const folder = await WeightFolder.open(dir);
-  const loaded: Tensor[] = [];
   try {
-    const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, intermediate: F, vocab: V } = config;
-    const load = async (name: string, shape: number[]): Promise<Tensor> => {
+    return await decoderFromData(gpu, config, async ({ name, shape }) => {
       const e = folder.entry(name);
       if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
         throw new Error(`${dir}: tensor "${name}" has shape ${fmtShape(e.shape)}, expected ${fmtShape(shape)} from config.json`);
       }
-      const t = gpu.tensor(await folder.float32(name), shape, 'f32', name);
-      loaded.push(t);
-      return t;
-    };
-    const embed = await load('model.embed_tokens.weight', [V, C]);
-    const layers: LayerWeights[] = [];
-    for (let l = 0; l < config.layers; l++) {
-      const p = `model.layers.${l}.`;
-      layers.push({
-        inputNorm: await load(`${p}input_layernorm.weight`, [C]),
-        q: await load(`${p}self_attn.q_proj.weight`, [H * D, C]),
-        k: await load(`${p}self_attn.k_proj.weight`, [Hkv * D, C]),
-        v: await load(`${p}self_attn.v_proj.weight`, [Hkv * D, C]),
-        o: await load(`${p}self_attn.o_proj.weight`, [C, H * D]),
-        qBias: config.qkvBias ? await load(`${p}self_attn.q_proj.bias`, [H * D]) : undefined,
-        kBias: config.qkvBias ? await load(`${p}self_attn.k_proj.bias`, [Hkv * D]) : undefined,
-        vBias: config.qkvBias ? await load(`${p}self_attn.v_proj.bias`, [Hkv * D]) : undefined,
-        oBias: config.oBias ? await load(`${p}self_attn.o_proj.bias`, [C]) : undefined,
-        postNorm: await load(`${p}post_attention_layernorm.weight`, [C]),
-        gate: await load(`${p}mlp.gate_proj.weight`, [F, C]),
-        up: await load(`${p}mlp.up_proj.weight`, [F, C]),
-        down: await load(`${p}mlp.down_proj.weight`, [C, F]),
-      });
-    }
-    const norm = await load('model.norm.weight', [C]);
-    const lmHead = config.tiedEmbeddings ? embed : await load('lm_head.weight', [V, C]);
-    return { config, weights: { embed, layers, norm, lmHead } };
-  } catch (err) {
-    for (const t of loaded) t.release(); // a bad folder leaves nothing on the GPU
-    throw err;
+      return folder.float32(name);
+    });
   } finally {
     await folder.close();
   }
 }
 
-/** y = x W^T (+ b): a Linear layer over the last dimension. */
-function linear(gpu: Gpu, x: Tensor, w: Tensor, b?: Tensor): Tensor {
-  const y = matmul(gpu, x, w, { transB: true });
-  if (!b) return y;
-  const yb = biasAdd(gpu, y, b);
-  y.release();
-  return yb;
+/**
+ * A model with fresh weights, as transformers initialises one: linears and the
+ * embedding ~ N(0, std^2) (initializer_range, default 0.02), norms 1, biases 0.
+ * Seeded: the same seed gives the same weights.
+ */
+export async function randomDecoder(gpu: Gpu, config: DecoderConfig, seed: number, std = 0.02): Promise<Decoder> {
+  const normal = gaussian(seed);
+  return decoderFromData(gpu, config, async ({ shape, kind }) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (kind === 'norm') return new Float32Array(n).fill(1);
+    if (kind === 'bias') return new Float32Array(n);
+    return Float32Array.from({ length: n }, () => normal() * std);
+  });
 }
 
-export interface ForwardOptions {
-  /** Keep every layer's output (hidden[0] = embeddings, last = after the final norm). */
-  hiddenStates?: boolean;
+/** Standard normal draws (Box-Muller over the seeded uniform generator). */
+function gaussian(seed: number): () => number {
+  const u = rng(seed);
+  return () => {
+    const a = Math.max(u(), 2 ** -32);
+    return Math.sqrt(-2 * Math.log(a)) * Math.cos(2 * Math.PI * u());
+  };
 }
 
 /**
- * Forward pass. Returns the final hidden states [B, T, C] (after the final
- * norm) and, when asked, every layer's output; the caller releases them.
+ * Writes config.json and model.safetensors (F32 unless asked, HF names) into
+ * dir, each atomically: transformers and loadDecoder read the folder back.
  */
-export function decoderForward(gpu: Gpu, model: Decoder, input: DecoderInput, opts: ForwardOptions = {}): { last: Tensor; hidden: Tensor[] } {
-  const { config: cfg, weights: w } = model;
-  const { B, T } = input;
-  const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, rmsNormEps: eps, ropeTheta: theta } = cfg;
-  for (const [name, t] of [['ids', input.ids], ['mask', input.mask], ['pos', input.pos]] as const) {
-    check(t.dtype === 'i32' && t.size === B * T, 'decoderForward', () => `${name} ${t.describe()} must be i32 [${B}, ${T}]`);
+export async function saveDecoder(gpu: Gpu, model: Decoder, dir: string, opts: { dtype?: 'F32' | 'BF16' | 'F16'; metadata?: Record<string, string> } = {}): Promise<void> {
+  const { mkdir } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  await mkdir(dir, { recursive: true });
+  const tensors = [];
+  for (const spec of weightSpecs(model.config)) {
+    tensors.push({ name: spec.name, shape: spec.shape, dtype: opts.dtype ?? 'F32', data: await gpu.read(spec.get(model.weights)) });
   }
-  const hidden: Tensor[] = [];
-
-  // x [B, T, C] = embed[ids]
-  let x = embedding(gpu, w.embed, input.ids).reshape([B, T, C]);
-  if (opts.hiddenStates) hidden.push(x);
-
-  for (const L of w.layers) {
-    // attention block: x += o_proj(attention(rope(q), rope(k), v))
-    const h = rmsnorm(gpu, x, L.inputNorm, eps);
-    const qLin = linear(gpu, h.y, L.q, L.qBias).reshape([B, T, H, D]);
-    const kLin = linear(gpu, h.y, L.k, L.kBias).reshape([B, T, Hkv, D]);
-    const v = linear(gpu, h.y, L.v, L.vBias).reshape([B, T, Hkv, D]);
-    h.y.release();
-    h.rstd.release();
-    const q = rope(gpu, qLin, input.pos, { theta });
-    const k = rope(gpu, kLin, input.pos, { theta });
-    qLin.release();
-    kLin.release();
-    const a = attention(gpu, q, k, v, { mask: input.mask, causal: true });
-    [q, k, v, a.lse].forEach((t) => t.release());
-    const attnOut = linear(gpu, a.o.reshape([B, T, H * D]), L.o, L.oBias);
-    a.o.release();
-    const x1 = add(gpu, x, attnOut);
-    attnOut.release();
-    if (!opts.hiddenStates) x.release();
-
-    // MLP block: x += down(silu(gate(h)) * up(h))
-    const h2 = rmsnorm(gpu, x1, L.postNorm, eps);
-    const gate = linear(gpu, h2.y, L.gate);
-    const up = linear(gpu, h2.y, L.up);
-    h2.y.release();
-    h2.rstd.release();
-    const act = swiglu(gpu, gate, up);
-    gate.release();
-    up.release();
-    const mlpOut = linear(gpu, act, L.down);
-    act.release();
-    x = add(gpu, x1, mlpOut);
-    x1.release();
-    mlpOut.release();
-    if (opts.hiddenStates) hidden.push(x);
-  }
-  const final = rmsnorm(gpu, x, w.norm, eps);
-  final.rstd.release();
-  x.release();
-  // transformers reports the last hidden state after the final norm.
-  if (opts.hiddenStates) hidden[hidden.length - 1] = final.y;
-  return { last: final.y, hidden };
+  await writeSafetensors(join(dir, SINGLE_FILE), tensors, { format: 'pt', ...opts.metadata });
+  await writeFileAtomic(join(dir, 'config.json'), new TextEncoder().encode(JSON.stringify(toHfConfig(model.config), null, 2) + '\n'));
 }
+
+export { decoderForward, type ForwardOptions } from './forward.ts';
 
 /** Releases every weight tensor of the model. */
 export function releaseDecoder(model: Decoder): void {
-  const w = model.weights;
-  const all = [w.embed, w.norm, ...w.layers.flatMap((L) => Object.values(L) as (Tensor | undefined)[])];
-  if (w.lmHead !== w.embed) all.push(w.lmHead);
-  for (const t of all) t?.release();
+  for (const spec of weightSpecs(model.config)) spec.get(model.weights).release();
 }

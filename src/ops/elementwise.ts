@@ -47,6 +47,17 @@ export function scale(gpu: Gpu, s: number, x: Tensor, out?: Tensor): Tensor {
   return y;
 }
 
+/**
+ * y += s * x in place (gradient accumulation: the only op here that reads
+ * and writes the same tensor, through its own entry point).
+ */
+export function accumulate(gpu: Gpu, y: Tensor, x: Tensor, s = 1): Tensor {
+  sameShape('accumulate', y, x);
+  check(y.buffer !== x.buffer, 'accumulate', () => `y ${y.describe()} and x ${x.describe()} must be different buffers`);
+  record(gpu, 'accumulate', 'accumulate', params().u32(x.size).f32(s), [x], [y], x.size);
+  return y;
+}
+
 /** y = a * b. */
 export function mul(gpu: Gpu, a: Tensor, b: Tensor, out?: Tensor): Tensor {
   sameShape('mul', a, b);

@@ -51,6 +51,25 @@ export function rmsnorm(
 }
 
 /**
+ * dx [..., C] of rmsnorm alone, for a frozen weight (LoRA training): one
+ * dispatch, no dweight buffer.
+ */
+export function rmsnormBackwardDx(gpu: Gpu, x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor, out?: Tensor): Tensor {
+  const op = 'rmsnormBackward';
+  const { rows, cols, rowShape } = checkInput(op, x, weight);
+  checkOut(op, 'rstd', rstd, rowShape);
+  checkOut(op, 'dy', dy, x.shape);
+  if (out) checkOut(op, 'dx', out, x.shape);
+  const dx = out ?? gpu.empty(x.shape, 'f32', 'rmsnorm.dx');
+  gpu.dispatch({
+    kernel: 'rmsnorm', entry: 'rmsnorm_backward_dx', params: params().u32(rows, cols).f32(0).u32(0),
+    inputs: [x, weight, rstd, dy], outputs: [dx], workgroups: grid1d(rows, 1, gpu),
+    label: `${op} dx ${x.describe()} ${weight.describe()} ${rstd.describe()} ${dy.describe()}`,
+  });
+  return dx;
+}
+
+/**
  * Gradients of rmsnorm given the forward's rstd: dx [..., C] and dweight [C].
  * dweight is summed in a fixed order (blocks of rows, then the blocks), so it
  * is identical from run to run. Records three dispatches.
@@ -64,15 +83,9 @@ export function rmsnormBackward(
   checkOut(op, 'dy', dy, x.shape);
   if (out.dx) checkOut(op, 'dx', out.dx, x.shape);
   if (out.dweight) checkOut(op, 'dweight', out.dweight, [cols]);
-  const dx = out.dx ?? gpu.empty(x.shape, 'f32', 'rmsnorm.dx');
+  const dx = rmsnormBackwardDx(gpu, x, weight, rstd, dy, out.dx);
   const dweight = out.dweight ?? gpu.empty([cols], 'f32', 'rmsnorm.dweight');
   const tensors = `${x.describe()} ${weight.describe()} ${rstd.describe()} ${dy.describe()}`;
-
-  gpu.dispatch({
-    kernel: 'rmsnorm', entry: 'rmsnorm_backward_dx', params: params().u32(rows, cols).f32(0).u32(0),
-    inputs: [x, weight, rstd, dy], outputs: [dx], workgroups: grid1d(rows, 1, gpu),
-    label: `${op} dx ${tensors}`,
-  });
 
   // Row blocks index the grid's y dimension, so they must fit its limit.
   const maxGroups = gpu.limits.maxComputeWorkgroupsPerDimension;

@@ -1,0 +1,198 @@
+// LoRA adapters on the decoder's linears, and their files in PEFT's format.
+//
+//   y = x W^T (+ b) + s * dropout(x) A^T B^T,  A [r, in], B [out, r],
+//   s = alpha / r (rsLoRA: alpha / sqrt(r)).
+//
+// A starts kaiming-uniform (PEFT: kaiming_uniform_(a = sqrt(5)), which is
+// U(-1/sqrt(in), 1/sqrt(in))) and B at zero, so a fresh adapter leaves the
+// model unchanged. On disk (PEFT): adapter_config.json and
+// adapter_model.safetensors with tensors named
+//   base_model.model.model.layers.{l}.self_attn.q_proj.lora_A.weight   [r, in]
+//   base_model.model.model.layers.{l}.self_attn.q_proj.lora_B.weight   [out, r]
+// (mlp.* for gate_proj, up_proj, down_proj).
+import type { Gpu } from '../gpu/gpu.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { rng } from '../doctor/compare.ts';
+import { SafetensorsFile, writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
+import { loraScale } from '../ops/lora.ts';
+import { LORA_TARGETS, modulePath, type LoraTarget } from '../../reference/decoder.ts';
+import type { DecoderConfig } from './config.ts';
+
+export { LORA_TARGETS, type LoraTarget };
+
+export interface LoraConfig {
+  r: number;
+  alpha: number;
+  /** Dropout on the adapter's input, 0 <= p < 1. */
+  dropout: number;
+  rslora: boolean;
+  targets: LoraTarget[];
+}
+
+export interface LoraModule {
+  A: Tensor; // [r, in]
+  B: Tensor; // [out, r]
+}
+
+export interface DecoderLora {
+  config: LoraConfig;
+  /** s = alpha / r (or alpha / sqrt(r)). */
+  scale: number;
+  /** Per layer, the adapted linears. */
+  layers: Partial<Record<LoraTarget, LoraModule>>[];
+}
+
+export class AdapterError extends Error {
+  override name = 'AdapterError';
+}
+
+/** [out, in] of a target linear. */
+export function targetShape(cfg: DecoderConfig, t: LoraTarget): [number, number] {
+  const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, intermediate: F } = cfg;
+  switch (t) {
+    case 'q_proj': return [H * D, C];
+    case 'k_proj': case 'v_proj': return [Hkv * D, C];
+    case 'o_proj': return [C, H * D];
+    case 'gate_proj': case 'up_proj': return [F, C];
+    case 'down_proj': return [C, F];
+  }
+}
+
+/** The module path of a target inside layer l (model.layers.l.self_attn.q_proj, ...). */
+export const targetPath = modulePath;
+
+export function validateLoraConfig(c: LoraConfig, where = 'LoRA config'): void {
+  const bad = (msg: string): never => {
+    throw new AdapterError(`${where}: ${msg}`);
+  };
+  if (!Number.isSafeInteger(c.r) || c.r < 1) bad(`r = ${c.r} must be a positive integer`);
+  if (!Number.isFinite(c.alpha) || c.alpha <= 0) bad(`alpha = ${c.alpha} must be a positive number`);
+  if (!Number.isFinite(c.dropout) || c.dropout < 0 || c.dropout >= 1) bad(`dropout = ${c.dropout} must be in [0, 1)`);
+  if (c.targets.length === 0) bad('no target modules');
+  for (const t of c.targets) if (!LORA_TARGETS.includes(t)) bad(`unknown target module "${t}" (expected some of ${LORA_TARGETS.join(', ')})`);
+}
+
+/** A fresh adapter: A kaiming-uniform (seeded), B zeros. */
+export function createLora(gpu: Gpu, cfg: DecoderConfig, config: LoraConfig, seed: number): DecoderLora {
+  validateLoraConfig(config);
+  const rand = rng(seed);
+  const layers = Array.from({ length: cfg.layers }, (_, l) => {
+    const mods: Partial<Record<LoraTarget, LoraModule>> = {};
+    for (const t of config.targets) {
+      const [out, inF] = targetShape(cfg, t);
+      const bound = 1 / Math.sqrt(inF);
+      const a = Float32Array.from({ length: config.r * inF }, () => (2 * rand() - 1) * bound);
+      mods[t] = {
+        A: gpu.tensor(a, [config.r, inF], 'f32', `${targetPath(l, t)}.lora_A`),
+        B: gpu.zeros([out, config.r], 'f32', `${targetPath(l, t)}.lora_B`),
+      };
+    }
+    return mods;
+  });
+  return { config, scale: loraScale(config.alpha, config.r, config.rslora), layers };
+}
+
+/** Every adapter tensor with its name (without PEFT's base_model.model. prefix), in a fixed order. */
+export function loraTensors(lora: DecoderLora): { name: string; tensor: Tensor }[] {
+  return lora.layers.flatMap((mods, l) =>
+    LORA_TARGETS.flatMap((t) => {
+      const m = mods[t];
+      if (!m) return [];
+      return [
+        { name: `${targetPath(l, t)}.lora_A.weight`, tensor: m.A },
+        { name: `${targetPath(l, t)}.lora_B.weight`, tensor: m.B },
+      ];
+    }),
+  );
+}
+
+export function releaseLora(lora: DecoderLora): void {
+  for (const { tensor } of loraTensors(lora)) tensor.release();
+}
+
+const PEFT_PREFIX = 'base_model.model.';
+export const ADAPTER_CONFIG = 'adapter_config.json';
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+
+/** Writes adapter_config.json and adapter_model.safetensors (F32) into dir, each atomically. */
+export async function saveLoraAdapter(gpu: Gpu, lora: DecoderLora, dir: string, baseModel: string): Promise<void> {
+  const { mkdir } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  await mkdir(dir, { recursive: true });
+  const tensors = [];
+  for (const { name, tensor } of loraTensors(lora)) {
+    tensors.push({ name: PEFT_PREFIX + name, dtype: 'F32' as const, shape: [...tensor.shape], data: await gpu.read(tensor) });
+  }
+  await writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { format: 'pt' });
+  const c = lora.config;
+  const config = {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    r: c.r,
+    lora_alpha: c.alpha,
+    lora_dropout: c.dropout,
+    target_modules: c.targets,
+    bias: 'none',
+    use_rslora: c.rslora,
+    base_model_name_or_path: baseModel,
+    fan_in_fan_out: false,
+    inference_mode: true,
+  };
+  await writeFileAtomic(join(dir, ADAPTER_CONFIG), new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'));
+}
+
+/** Reads a PEFT LoRA adapter folder for a model with config cfg; checks every shape. */
+export async function loadLoraAdapter(gpu: Gpu, cfg: DecoderConfig, dir: string): Promise<DecoderLora> {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const configPath = join(dir, ADAPTER_CONFIG);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(await readFile(configPath, 'utf8'));
+  } catch (err) {
+    throw new AdapterError(`${configPath}: cannot read adapter config (${(err as Error).message})`);
+  }
+  if (raw.peft_type !== 'LORA') throw new AdapterError(`${configPath}: peft_type is ${JSON.stringify(raw.peft_type)}, expected "LORA"`);
+  if (raw.bias !== undefined && raw.bias !== 'none') throw new AdapterError(`${configPath}: bias "${raw.bias}" is not supported (only "none")`);
+  const targets = raw.target_modules;
+  if (!Array.isArray(targets)) throw new AdapterError(`${configPath}: target_modules must be a list of module names`);
+  const config: LoraConfig = {
+    r: raw.r as number,
+    alpha: raw.lora_alpha as number,
+    dropout: (raw.lora_dropout as number | undefined) ?? 0,
+    rslora: (raw.use_rslora as boolean | undefined) ?? false,
+    targets: targets as LoraTarget[],
+  };
+  validateLoraConfig(config, configPath);
+  const file = await SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
+  const lora: DecoderLora = { config, scale: loraScale(config.alpha, config.r, config.rslora), layers: [] };
+  try {
+    for (let l = 0; l < cfg.layers; l++) {
+      const mods: Partial<Record<LoraTarget, LoraModule>> = {};
+      lora.layers.push(mods);
+      for (const t of config.targets) {
+        const [out, inF] = targetShape(cfg, t);
+        const read = async (part: 'lora_A' | 'lora_B', shape: number[]) => {
+          const name = `${PEFT_PREFIX}${targetPath(l, t)}.${part}.weight`;
+          const e = file.entry(name);
+          if (e.shape.length !== 2 || e.shape[0] !== shape[0] || e.shape[1] !== shape[1]) {
+            throw new AdapterError(`${join(dir, ADAPTER_WEIGHTS)}: "${name}" has shape [${e.shape}], expected [${shape}] (r ${config.r})`);
+          }
+          return gpu.tensor(await file.float32(name), shape, 'f32', name);
+        };
+        const A = await read('lora_A', [config.r, inF]);
+        const B = await read('lora_B', [out, config.r]).catch((err) => {
+          A.release();
+          throw err;
+        });
+        mods[t] = { A, B };
+      }
+    }
+  } catch (err) {
+    releaseLora(lora);
+    throw err;
+  } finally {
+    await file.close();
+  }
+  return lora;
+}

@@ -1,0 +1,80 @@
+// The trainable parameters of a run, their gradients and AdamW moments, and
+// one optimizer step: global-norm clipping and AdamW, all on the GPU.
+//
+// Pretraining trains every weight of the model; LoRA training the adapters'
+// A and B only (the base gets no gradient buffers at all). Weight decay
+// applies to matrices only, never to norm weights or biases (the usual
+// practice; `decay` below).
+import type { Gpu } from '../gpu/gpu.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { adamwStep, clipScale, gradNorm } from '../ops/adamw.ts';
+import type { GradMap } from '../model/backward.ts';
+import { weightSpecs, type Decoder } from '../model/decoder.ts';
+import { loraTensors, type DecoderLora } from '../model/lora.ts';
+
+export interface TrainParam {
+  /** HF name (adapters: PEFT's name without base_model.model.). */
+  name: string;
+  value: Tensor;
+  grad: Tensor;
+  m: Tensor;
+  v: Tensor;
+  decay: boolean;
+}
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this; 0 = no clipping. */
+  clip: number;
+}
+
+function param(gpu: Gpu, name: string, value: Tensor, decay: boolean): TrainParam {
+  return {
+    name, value, decay,
+    grad: gpu.zeros(value.shape, 'f32', `${name}.grad`),
+    m: gpu.zeros(value.shape, 'f32', `${name}.exp_avg`),
+    v: gpu.zeros(value.shape, 'f32', `${name}.exp_avg_sq`),
+  };
+}
+
+/** Every weight of the model (tied embeddings appear once). */
+export function fullParams(gpu: Gpu, model: Decoder): TrainParam[] {
+  return weightSpecs(model.config).map((s) => param(gpu, s.name, s.get(model.weights), s.kind === 'matrix'));
+}
+
+/** The adapter's A and B only; the base stays frozen. */
+export function loraParams(gpu: Gpu, lora: DecoderLora): TrainParam[] {
+  return loraTensors(lora).map(({ name, tensor }) => param(gpu, name, tensor, true));
+}
+
+/** weight -> gradient, the map decoderBackward adds into. */
+export function gradMap(params: readonly TrainParam[]): GradMap {
+  return new Map(params.map((p) => [p.value, p.grad]));
+}
+
+export function zeroGrads(gpu: Gpu, params: readonly TrainParam[]): void {
+  for (const p of params) gpu.fill(p.grad, 0);
+}
+
+/**
+ * Clip (when asked) and update every parameter in place. Returns the global
+ * gradient norm before clipping, f32 [1] on the GPU (the caller reads it
+ * with the step's loss, in one read).
+ */
+export function optimizerStep(gpu: Gpu, params: readonly TrainParam[], o: AdamWOptions, lr: number, step: number): Tensor {
+  const norm = gradNorm(gpu, params.map((p) => p.grad));
+  const scale = o.clip > 0 ? clipScale(gpu, norm, o.clip) : undefined;
+  for (const p of params) {
+    adamwStep(gpu, { param: p.value, grad: p.grad, m: p.m, v: p.v }, { lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: p.decay ? o.weightDecay : 0 }, step, scale);
+  }
+  scale?.release();
+  return norm;
+}
+
+/** Frees gradients and moments (not the parameters: they belong to the model). */
+export function releaseParams(params: readonly TrainParam[]): void {
+  for (const p of params) for (const t of [p.grad, p.m, p.v]) t.release();
+}
