@@ -4,11 +4,15 @@ const USAGE = `usage: lco <command> [options]
 commands:
   doctor      adapter, features and limits; every kernel once against its
               float64 reference; a matmul GFLOP/s figure
+  generate    continue a prompt with a model folder (streams text)
+  pretrain    next-token training: from scratch, full, or LoRA; checkpoints and resume
   help        this text
 `;
 
 const commands: Record<string, () => Promise<{ run(args: string[]): Promise<number> }>> = {
   doctor: () => import('./doctor.ts'),
+  generate: () => import('./generate.ts'),
+  pretrain: () => import('./pretrain.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {

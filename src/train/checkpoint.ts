@@ -1,0 +1,174 @@
+// Training checkpoints: a folder per saved step, in Hugging Face layout so
+// any checkpoint is itself a usable model (or PEFT adapter):
+//
+//   out/checkpoint-000200/
+//     config.json + model.safetensors          (full training; F32)
+//     adapter_config.json + adapter_model.safetensors   (LoRA training)
+//     tokenizer.json                           (when the run has one)
+//     optimizer.safetensors                    AdamW moments: {name}.exp_avg, {name}.exp_avg_sq
+//     trainer_state.json                       step, tokens, options, loss history
+//
+// Atomic: everything is written into a hidden temporary folder that is
+// renamed into place last, so a crash mid-write leaves the previous
+// checkpoints whole and no half checkpoint that a resume could pick up.
+import type { Gpu } from '../gpu/gpu.ts';
+import { SafetensorsFile, writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
+import { saveDecoder, type Decoder } from '../model/decoder.ts';
+import { saveLoraAdapter, type DecoderLora } from '../model/lora.ts';
+import type { TrainParam } from './optimizer.ts';
+
+export const STATE_FILE = 'trainer_state.json';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+const FORMAT = 'lco-webgpu/lm-trainer/1';
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+export interface HistoryPoint {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+}
+
+export interface EvalPoint {
+  step: number;
+  loss: number;
+  perplexity: number;
+}
+
+export interface TrainerState<C = unknown> {
+  format: string;
+  step: number;
+  tokens: number;
+  config: C;
+  history: HistoryPoint[];
+  evals: EvalPoint[];
+  baseModel: string | null;
+}
+
+export function newState<C>(config: C, baseModel: string | null): TrainerState<C> {
+  return { format: FORMAT, step: 0, tokens: 0, config, history: [], evals: [], baseModel };
+}
+
+export const checkpointName = (step: number) => `checkpoint-${String(step).padStart(6, '0')}`;
+
+export interface SaveWhat {
+  gpu: Gpu;
+  model: Decoder;
+  lora?: DecoderLora;
+  params: readonly TrainParam[];
+  tokenizerJson?: string;
+}
+
+/** Writes the model (or adapter), tokenizer, optimizer moments and state into `dir`. */
+async function writeFolder(dir: string, w: SaveWhat, state: TrainerState, withOptimizer: boolean): Promise<void> {
+  const { join } = await import('node:path');
+  if (w.lora) await saveLoraAdapter(w.gpu, w.lora, dir, state.baseModel ?? '');
+  else await saveDecoder(w.gpu, w.model, dir);
+  const enc = new TextEncoder();
+  if (w.tokenizerJson !== undefined) await writeFileAtomic(join(dir, 'tokenizer.json'), enc.encode(w.tokenizerJson));
+  if (withOptimizer) {
+    const moments = [];
+    for (const p of w.params) {
+      moments.push({ name: `${p.name}.exp_avg`, shape: [...p.m.shape], data: await w.gpu.read(p.m) });
+      moments.push({ name: `${p.name}.exp_avg_sq`, shape: [...p.v.shape], data: await w.gpu.read(p.v) });
+    }
+    await writeSafetensors(join(dir, OPTIMIZER_FILE), moments, { format: 'pt', step: String(state.step) });
+  }
+  await writeFileAtomic(join(dir, STATE_FILE), enc.encode(JSON.stringify(state, null, 1) + '\n'));
+}
+
+/**
+ * Saves out/checkpoint-{step} atomically and keeps only the newest `keep`
+ * checkpoints. Returns the folder's path.
+ */
+export async function saveCheckpoint(outDir: string, w: SaveWhat, state: TrainerState, keep: number): Promise<string> {
+  const { mkdir, rename, rm } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const name = checkpointName(state.step);
+  const final = join(outDir, name);
+  const tmp = join(outDir, `.tmp-${name}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  try {
+    await writeFolder(tmp, w, state, true);
+    await rm(final, { recursive: true, force: true });
+    await rename(tmp, final);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  const all = await listCheckpoints(outDir);
+  for (const old of all.slice(0, Math.max(0, all.length - Math.max(1, keep)))) {
+    await rm(join(outDir, checkpointName(old)), { recursive: true, force: true });
+  }
+  return final;
+}
+
+/** The final model (or adapter) and tokenizer at the top of outDir, with the state (no optimizer). */
+export async function saveFinal(outDir: string, w: SaveWhat, state: TrainerState): Promise<void> {
+  await writeFolder(outDir, w, state, false);
+}
+
+/** Steps of the complete checkpoints in outDir, ascending. */
+export async function listCheckpoints(outDir: string): Promise<number[]> {
+  const { readdir, stat } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  let names: string[];
+  try {
+    names = await readdir(outDir);
+  } catch {
+    return [];
+  }
+  const steps: number[] = [];
+  for (const n of names) {
+    const m = /^checkpoint-(\d+)$/.exec(n);
+    if (!m) continue;
+    try {
+      await stat(join(outDir, n, STATE_FILE));
+      steps.push(Number(m[1]));
+    } catch {
+      // a folder without its state file is not a checkpoint (never renamed into place by us)
+    }
+  }
+  return steps.sort((a, b) => a - b);
+}
+
+/** Reads a checkpoint's trainer_state.json. */
+export async function readState<C>(dir: string): Promise<TrainerState<C>> {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const path = join(dir, STATE_FILE);
+  let s: TrainerState<C>;
+  try {
+    s = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new CheckpointError(`${path}: cannot read the trainer state (${(err as Error).message})`);
+  }
+  if (s.format !== FORMAT) throw new CheckpointError(`${path}: format ${JSON.stringify(s.format)}, expected "${FORMAT}"`);
+  if (!Number.isInteger(s.step) || s.step < 1) throw new CheckpointError(`${path}: step ${s.step} must be a positive integer`);
+  return s;
+}
+
+/** Loads the AdamW moments of a checkpoint into the params (names and shapes checked). */
+export async function loadMoments(gpu: Gpu, dir: string, params: readonly TrainParam[]): Promise<void> {
+  const { join } = await import('node:path');
+  const path = join(dir, OPTIMIZER_FILE);
+  const file = await SafetensorsFile.open(path);
+  try {
+    for (const p of params) {
+      for (const [suffix, t] of [['exp_avg', p.m], ['exp_avg_sq', p.v]] as const) {
+        const name = `${p.name}.${suffix}`;
+        const e = file.entry(name);
+        if (e.shape.length !== t.shape.length || e.shape.some((d, i) => d !== t.shape[i])) {
+          throw new CheckpointError(`${path}: "${name}" has shape [${e.shape}], expected [${t.shape}]`);
+        }
+        gpu.write(t, await file.float32(name));
+      }
+    }
+  } finally {
+    await file.close();
+  }
+}
