@@ -3,7 +3,6 @@
 // end it; every tensor is released; `lco generate` runs end to end in a child
 // process; streamed text never splits a UTF-8 character.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { toHfConfig, type DecoderConfig } from '../src/model/config.ts';
 import { loadDecoder, releaseDecoder, type Decoder } from '../src/model/decoder.ts';
 import { generate } from '../src/model/generate.ts';
 import { StreamDecoder } from '../src/cli/generate.ts';
-import { randomData, useGpu } from './helpers.ts';
+import { randomData, runLco, useGpu } from './helpers.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const gpu = useGpu();
@@ -103,13 +102,7 @@ function expectGreedy(prompt: number[], out: number[]): void {
   });
 }
 
-const run = (args: string[]) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [join(root, 'bin/lco.mjs'), 'generate', ...args], { cwd: root, timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+const run = (args: string[]) => runLco(['generate', ...args], 120_000);
 
 describe('generate on a random tiny llama (vocab 4096, hidden 16)', () => {
   let model: Decoder;

@@ -1,5 +1,6 @@
 // Shared test helpers: one Gpu per test file, NaN-poisoned outputs, seeded
 // random data that is never zero, and a comparison with a stated tolerance.
+import { execFile } from 'node:child_process';
 import { afterAll, expect } from 'vitest';
 import { Gpu } from '../src/gpu/gpu.ts';
 import type { DType, Tensor } from '../src/gpu/tensor.ts';
@@ -78,3 +79,14 @@ export function expectClose(
 
 /** Sizes that stress kernels: 1, primes, around and above a workgroup (256). */
 export const AWKWARD_SIZES = [1, 2, 3, 7, 13, 31, 64, 97, 255, 256, 257, 1000, 4099];
+
+/** Runs `lco ARGS` in a child process (bin/lco.mjs with this Node); never rejects. */
+export function runLco(args: string[], timeout = 180_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  const root = new URL('..', import.meta.url).pathname;
+  return new Promise((resolve) => {
+    execFile(process.execPath, [`${root}bin/lco.mjs`, ...args], { cwd: root, timeout }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
