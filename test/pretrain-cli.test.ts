@@ -1,7 +1,7 @@
 // `lco pretrain` end to end in a child process, on a small text corpus with
 // the built-in tokenizer: a fresh tiny model trains two steps, writes its
-// checkpoint and final model, continues with --resume, and `lco generate`
-// reads the result. Bad flags are usage errors (exit 2) naming the flag.
+// checkpoint and final model, continues with --resume, `lco generate` reads
+// the result, and a LoRA adapter trained on it is applied with --adapter. Bad flags are usage errors (exit 2) naming the flag.
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,16 @@ describe('lco pretrain (child process)', () => {
 
     const gen = await runLco(['generate', '--model', out, '--prompt', 'cat', '--max-new-tokens', '4', '--greedy']);
     expect(gen.code, gen.stderr).toBe(0);
+
+    // LoRA on the frozen result: a PEFT adapter that generate applies with --adapter
+    const adapter = join(dir, 'lora');
+    const lora = await runLco(['pretrain', '--out', adapter, '--data', data, '--model', out, '--lora', '--lora-r', '4', '--steps', '1', ...SMALL]);
+    expect(lora.code, lora.stderr).toBe(0);
+    expect(lora.stderr).toMatch(/LoRA r 4 on 7 linears per layer \(base frozen\)/);
+    const peft = JSON.parse(await readFile(join(adapter, 'adapter_config.json'), 'utf8'));
+    expect(peft).toMatchObject({ peft_type: 'LORA', r: 4, base_model_name_or_path: out });
+    const withAdapter = await runLco(['generate', '--model', out, '--adapter', adapter, '--prompt', 'cat', '--max-new-tokens', '2', '--greedy']);
+    expect(withAdapter.code, withAdapter.stderr).toBe(0);
   });
 
   it('refuses bad flags with exit code 2, naming them', async () => {

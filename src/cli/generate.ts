@@ -10,7 +10,8 @@
 import { join } from 'node:path';
 import { Gpu } from '../gpu/gpu.ts';
 import { readTokenizer, type Tokenizer } from '../io/tokenizer.ts';
-import { loadDecoder, releaseDecoder } from '../model/decoder.ts';
+import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
+import { loadLoraAdapter, releaseLora, type DecoderLora } from '../model/lora.ts';
 import { generate } from '../model/generate.ts';
 import { checkSamplingOptions, SamplingError } from '../model/sample.ts';
 import { formatHelp, parseArgs, UsageError, type FlagSpecs } from './args.ts';
@@ -23,6 +24,7 @@ const FLAGS = {
   'top-p': { type: 'number', default: 0.95, value: 'P', help: 'nucleus mass in (0, 1]' },
   'top-k': { type: 'number', integer: true, default: 0, value: 'K', help: 'keep the K most probable tokens; 0 keeps all' },
   seed: { type: 'number', integer: true, default: 0, value: 'S', help: 'seed of the sampling stream, in [0, 2^32)' },
+  adapter: { type: 'string', value: 'DIR', help: 'a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) to apply' },
   greedy: { type: 'boolean', help: 'always take the most probable token (same as --temperature 0)' },
 } as const satisfies FlagSpecs;
 
@@ -108,10 +110,13 @@ export async function run(args: string[]): Promise<number> {
     return 1;
   }
   try {
-    let model;
+    let model: Decoder | undefined;
+    let lora: DecoderLora | undefined;
     try {
       model = await loadDecoder(gpu, dir);
+      if (f.adapter) lora = await loadLoraAdapter(gpu, model.config, f.adapter);
     } catch (e) {
+      if (model) releaseDecoder(model);
       err(`lco generate: ${(e as Error).message}`);
       return 1;
     }
@@ -135,6 +140,7 @@ export async function run(args: string[]): Promise<number> {
         topP: f['top-p'],
         topK: f['top-k'] === 0 ? undefined : f['top-k'],
         seed: f.seed,
+        lora,
         onToken: (id) => {
           if (!stopIds.has(id)) process.stdout.write(stream.push(id));
         },
@@ -147,6 +153,7 @@ export async function run(args: string[]): Promise<number> {
       err(`lco generate: ${promptIds.length} prompt + ${n} new tokens in ${seconds.toFixed(2)} s (${(n / Math.max(seconds, 1e-9)).toFixed(1)} tok/s); stopped at ${why}`);
       return 0;
     } finally {
+      if (lora) releaseLora(lora);
       releaseDecoder(model);
     }
   } finally {

@@ -18,6 +18,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { matmul } from '../ops/matmul.ts';
 import { decoderForward, type Decoder } from './decoder.ts';
+import type { DecoderLora } from './lora.ts';
 import { checkSamplingOptions, Rng, sampleNext } from './sample.ts';
 
 export class GenerateError extends Error {
@@ -39,6 +40,8 @@ export interface GenerateOptions {
   stopIds?: number[];
   /** Called with each new id as soon as it is chosen (stop id included). */
   onToken?(id: number): void;
+  /** Run with this LoRA adapter on the model (no dropout). */
+  lora?: DecoderLora;
 }
 
 /** Why generation ended. */
@@ -72,7 +75,7 @@ export async function generate(gpu: Gpu, model: Decoder, promptIds: number[], op
   for (;;) {
     if (out.length >= opts.maxNewTokens) return { ids: out, reason: 'max-new-tokens' };
     if (seq.length >= maxPositions) return { ids: out, reason: 'max-positions' };
-    const logits = await lastLogits(gpu, model, seq, C, V);
+    const logits = await lastLogits(gpu, model, seq, C, V, opts.lora);
     const id = sampleNext(logits, sampling, rng);
     seq.push(id);
     out.push(id);
@@ -82,7 +85,7 @@ export async function generate(gpu: Gpu, model: Decoder, promptIds: number[], op
 }
 
 /** Logits [V] of the last position of `seq`, from a full forward. Releases everything it creates. */
-async function lastLogits(gpu: Gpu, model: Decoder, seq: number[], C: number, V: number): Promise<Float32Array> {
+async function lastLogits(gpu: Gpu, model: Decoder, seq: number[], C: number, V: number, lora?: DecoderLora): Promise<Float32Array> {
   const T = seq.length;
   const made: Tensor[] = [];
   const keep = <X extends Tensor>(t: X): X => {
@@ -93,7 +96,7 @@ async function lastLogits(gpu: Gpu, model: Decoder, seq: number[], C: number, V:
     const ids = keep(gpu.tensor(Int32Array.from(seq), [1, T], 'i32', 'generate ids'));
     const mask = keep(gpu.tensor(new Int32Array(T).fill(1), [1, T], 'i32', 'generate mask'));
     const pos = keep(gpu.tensor(Int32Array.from({ length: T }, (_, t) => t), [1, T], 'i32', 'generate pos'));
-    const { last, hidden } = decoderForward(gpu, model, { B: 1, T, ids, mask, pos });
+    const { last, hidden } = decoderForward(gpu, model, { B: 1, T, ids, mask, pos }, { lora });
     keep(last);
     hidden.forEach(keep);
     // row [1, C] = last[0, T-1, :]

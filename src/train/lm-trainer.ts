@@ -16,7 +16,6 @@
 // functions of (seed, step), so a run resumed from a checkpoint continues
 // bit for bit as the uninterrupted run would have (tested).
 import type { Gpu } from '../gpu/gpu.ts';
-import type { Tensor } from '../gpu/tensor.ts';
 import type { TokenWindows } from '../data/lm-windows.ts';
 import { decoderBackward } from '../model/backward.ts';
 import type { Decoder } from '../model/decoder.ts';
@@ -172,16 +171,16 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
   const schedule = { peak: c.lr, warmup: c.warmup, total: c.steps, kind: c.schedule, minRatio: c.minLrRatio };
   const save = { gpu, model, lora, params, tokenizerJson: s.tokenizerJson };
   const logPath = join(s.outDir, 'train-log.jsonl');
-  const progress = s.progressOut === null ? null : new Progress({
-    totalSteps: c.steps, totalTokens: c.steps * tokensPerStep, startStep: state.step, startTokens: state.tokens,
-    out: s.progressOut ?? process.stderr,
+  const out = s.progressOut === undefined ? process.stderr : s.progressOut;
+  const progress = out === null ? null : new Progress({
+    totalSteps: c.steps, totalTokens: c.steps * tokensPerStep, startStep: state.step, startTokens: state.tokens, out,
   });
   const evaluate = async (step: number) => {
     if (!s.heldout || s.heldout.count === 0) return;
     const r = await evaluateLm(gpu, model, s.heldout, c.evalWindows, B, lora);
     state.evals.push({ step, loss: r.loss, perplexity: r.perplexity });
     await appendFile(logPath, JSON.stringify({ step, eval_loss: r.loss, eval_perplexity: r.perplexity }) + '\n');
-    s.progressOut?.write?.(`eval at step ${step}: held-out loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)}\n`);
+    out?.write(`eval at step ${step}: held-out loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)}\n`);
   };
   const curve = () => writeLossCurve(join(s.outDir, 'loss-curve.svg'), [
     { name: 'train', points: state.history.map((h) => [h.step, h.loss]) },
@@ -189,9 +188,9 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
   ], { title: `next-token loss (${lora ? 'LoRA' : 'full'} training)`, xLabel: 'step', yLabel: 'cross-entropy (nats/token)' });
 
   let stopped = false;
+  const stats = gpu.empty([2], 'f32', 'step.stats'); // [loss, grad norm]: the step's one read
   try {
     await s.onParams?.(params);
-    const stats = gpu.empty([2], 'f32', 'step.stats');
     for (let step = state.step + 1; step <= c.steps; step++) {
       zeroGrads(gpu, params);
       const lossAcc = gpu.zeros([1], 'f32', 'step.loss');
@@ -228,19 +227,14 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
       }
       if (stopped) break;
     }
-    stats.release();
     if (!stopped) {
       await saveFinal(s.outDir, save, state);
       await curve();
     }
   } finally {
+    stats.release();
     releaseParams(params);
   }
   const e = state.evals.at(-1);
   return { state, stopped, final: e && e.step === state.step ? { loss: e.loss, perplexity: e.perplexity } : undefined };
-}
-
-/** Releases tensors if present (for callers that build inputs themselves). */
-export function releaseAll(...ts: (Tensor | undefined)[]): void {
-  for (const t of ts) t?.release();
 }
