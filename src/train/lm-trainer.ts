@@ -16,10 +16,11 @@
 // functions of (seed, step), so a run resumed from a checkpoint continues
 // bit for bit as the uninterrupted run would have (tested).
 import type { Gpu } from '../gpu/gpu.ts';
+import type { Tensor } from '../gpu/tensor.ts';
 import type { TokenWindows } from '../data/lm-windows.ts';
-import { decoderBackward } from '../model/backward.ts';
+import { decoderBackward, type GradMap } from '../model/backward.ts';
 import type { Decoder } from '../model/decoder.ts';
-import { decoderForward, decoderTrainForward } from '../model/forward.ts';
+import { decoderForward, decoderTrainForward, type TrainInput } from '../model/forward.ts';
 import type { DecoderLora, LoraConfig } from '../model/lora.ts';
 import { newState, saveCheckpoint, saveFinal, type TrainerState } from './checkpoint.ts';
 import { countTargets, lmHeadLoss } from './lm-loss.ts';
@@ -114,7 +115,7 @@ export function checkTrainConfig(c: LmTrainConfig): void {
 }
 
 /** Uploads a [B, T] batch of full windows: every token real, positions 0..T-1. */
-function uploadBatch(gpu: Gpu, ids: Int32Array, B: number, T: number) {
+export function uploadWindows(gpu: Gpu, ids: Int32Array, B: number, T: number): TrainInput {
   const pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
   return {
     B, T, idsData: ids,
@@ -122,6 +123,21 @@ function uploadBatch(gpu: Gpu, ids: Int32Array, B: number, T: number) {
     mask: gpu.tensor(new Int32Array(B * T).fill(1), [B, T], 'i32', 'batch.mask'),
     pos: gpu.tensor(pos, [B, T], 'i32', 'batch.pos'),
   };
+}
+
+/**
+ * One micro-batch: training forward, LM loss (its sum / count added into
+ * `lossInto`) and backward, the gradients added into `grads`.
+ */
+export function accumulateMicroBatch(
+  gpu: Gpu, model: Decoder, lora: DecoderLora | undefined, grads: GradMap,
+  input: TrainInput, targets: Int32Array, count: number, lossInto: Tensor, dropoutSeed: number,
+): void {
+  const head = model.weights.lmHead;
+  const acts = decoderTrainForward(gpu, model, input, { lora, dropoutSeed });
+  const { dFinal } = lmHeadLoss(gpu, acts.final, head, targets, { count, lossInto, dHead: grads.get(head) });
+  decoderBackward(gpu, model, acts, dFinal!, grads);
+  dFinal!.release();
 }
 
 /** Seed of micro-batch `micro` of step `step`: distinct across the run. */
@@ -140,7 +156,7 @@ export async function evaluateLm(gpu: Gpu, model: Decoder, windows: TokenWindows
   for (let w0 = 0; w0 < count; w0 += B) {
     const idx = Array.from({ length: Math.min(B, count - w0) }, (_, i) => w0 + i);
     const { ids, targets } = windows.batch(idx);
-    const input = uploadBatch(gpu, ids, idx.length, T);
+    const input = uploadWindows(gpu, ids, idx.length, T);
     const { last } = decoderForward(gpu, model, input, { lora });
     lmHeadLoss(gpu, last, model.weights.lmHead, targets, { count: total, lossInto: acc, backward: false });
     for (const t of [last, input.ids, input.mask, input.pos]) t.release();
@@ -162,8 +178,6 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
   const state: TrainerState<LmTrainConfig> = s.resume ? { ...s.resume, config: c } : newState(c, s.baseModel ?? null);
   const params = lora ? loraParams(gpu, lora) : fullParams(gpu, model);
   const grads = gradMap(params);
-  const head = model.weights.lmHead;
-  const dHead = grads.get(head); // undefined when the head is frozen (LoRA)
   const B = c.microBatch;
   const T = c.seqLen;
   if (s.train.T !== T) throw new RangeError(`training windows have T = ${s.train.T}, options say seqLen ${T}`);
@@ -197,11 +211,10 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
       for (let micro = 0; micro < c.gradAccum; micro++) {
         const first = ((step - 1) * c.gradAccum + micro) * B;
         const { ids, targets } = s.train.batch(Array.from({ length: B }, (_, b) => s.train.windowAt(first + b)));
-        const input = uploadBatch(gpu, ids, B, T);
-        const acts = decoderTrainForward(gpu, model, input, { lora, dropoutSeed: microSeed(c.seed, step, micro) });
-        const { dFinal } = lmHeadLoss(gpu, acts.final, head, targets, { count: countTargets(targets) * c.gradAccum, lossInto: lossAcc, dHead });
-        decoderBackward(gpu, model, acts, dFinal!, grads);
-        for (const t of [dFinal!, input.ids, input.mask, input.pos]) t.release();
+        const input = uploadWindows(gpu, ids, B, T);
+        // every window is full, so each micro-batch scores the same number of targets
+        accumulateMicroBatch(gpu, model, lora, grads, input, targets, countTargets(targets) * c.gradAccum, lossAcc, microSeed(c.seed, step, micro));
+        for (const t of [input.ids, input.mask, input.pos]) t.release();
       }
       const lr = lrAt(schedule, step);
       const norm = optimizerStep(gpu, params, c, lr, step);
