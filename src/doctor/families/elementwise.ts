@@ -1,4 +1,4 @@
-// elementwise: axpby (add), scale, mul, silu, swiglu, their backwards, and
+// elementwise: axpby (add), scale, accumulate, mul, silu, swiglu, their backwards, and
 // the bias add and its gradient, on n = 37 * 53 elements (not a multiple of
 // the 256-invocation workgroup). Tolerances and scales are the tests'.
 import * as ref from '../../../reference/elementwise.ts';
@@ -41,6 +41,15 @@ export const elementwiseChecks: KernelCheck[] = [
       const ta = up(s, a);
       const y = ops.scale(s.gpu, -0.75, ta, s.poisoned(shape));
       return compare('y', await y.read(), ref.scale(-0.75, a), TOL);
+    },
+  },
+  {
+    family: 'elementwise', op: 'accumulate (in place)',
+    run: async (s) => {
+      const { a, b } = inputs(215);
+      const ta = up(s, a), y = up(s, b);
+      ops.accumulate(s.gpu, y, ta, -0.75);
+      return compare('y', await y.read(), ref.accumulate(b, a, -0.75), TOL, Float64Array.from(a, (v, i) => Math.abs(0.75 * v) + Math.abs(b[i])));
     },
   },
   {
