@@ -16,7 +16,7 @@ import type { BenchCase } from './case.ts';
 import { DECODER, SQUARE, type MatmulShape } from './kernels/matmul.ts';
 import { loadTfjs, type PeerCase, type TfjsPeer } from './peers/tfjs.ts';
 
-const families = ['matmul', 'elementwise', 'softmax', 'cross_entropy', 'rmsnorm', 'l2norm', 'pooling', 'rope', 'embedding', 'adamw', 'attention', 'lora'];
+const families = ['matmul', 'elementwise', 'softmax', 'cross_entropy', 'rmsnorm', 'l2norm', 'pooling', 'rope', 'embedding', 'adamw', 'attention', 'lora', 'contrastive'];
 
 interface Row {
   name: string;

@@ -48,4 +48,5 @@ export const KERNEL_FILES = [
   'adamw',
   'attention',
   'lora',
+  'contrastive',
 ] as const;
