@@ -1,0 +1,40 @@
+// Prompt templates for embedding text, as LCO-Emb and sentence-transformers
+// use them. A template is a string with one `{text}` where the item goes:
+//
+//   none   "{text}"
+//   lco    "{text}\nSummarize the above text in one word:"   (LCO-Emb's text prompt)
+//   any other string containing {text} exactly once
+//
+// LCO-Emb puts the prompt inside the model's chat template with the assistant
+// turn opened, so the pooled last token is the last token of the generation
+// prompt. `chat: 'chatml'` does that with ChatML
+//   <|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n
+// (Qwen2's and the built-in tokenizer's format); the tokenizer must have
+// <|im_start|> and <|im_end|> as added tokens.
+
+export const PROMPTS: Record<string, string> = {
+  none: '{text}',
+  lco: '{text}\nSummarize the above text in one word:',
+};
+
+export type ChatFormat = 'none' | 'chatml';
+
+export class PromptError extends Error {
+  override name = 'PromptError';
+}
+
+/** The template for a name ('none', 'lco') or a custom string with one {text}. */
+export function resolvePrompt(prompt: string): string {
+  const t = PROMPTS[prompt] ?? prompt;
+  const n = t.split('{text}').length - 1;
+  if (n !== 1) {
+    throw new PromptError(`prompt ${JSON.stringify(prompt)} must be ${Object.keys(PROMPTS).join(' or ')}, or a template with {text} exactly once (found ${n})`);
+  }
+  return t;
+}
+
+/** The text the model reads for one item. */
+export function applyPrompt(template: string, text: string, chat: ChatFormat = 'none'): string {
+  const body = template.replace('{text}', () => text); // a function: "$&" in the text stays literal
+  return chat === 'chatml' ? `<|im_start|>user\n${body}<|im_end|>\n<|im_start|>assistant\n` : body;
+}
