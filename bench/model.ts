@@ -282,10 +282,31 @@ async function main(): Promise<void> {
 
   const torch = withPeer ? findTorch() : 'peer disabled (--no-peer)';
   if (typeof torch === 'string') console.log(`peer skipped: ${torch}`);
-  const gpu = await Gpu.create();
-  console.log(`adapter: ${gpu.adapterName}\n`);
   const rows: Row[] = [];
   let peerDesc = typeof torch === 'string' ? torch : `PyTorch ${torch.version} CPU`;
+  const selected = (shape: ModelShape) => STEPS.filter((k) => filter.test(caseName(shape, k)));
+
+  // The peer runs first, for every shape, before Dawn exists in this process:
+  // a live Dawn instance keeps CPU threads busy and slowed the peer up to 7x.
+  const peers = new Map<ModelShape, PeerResult | string>();
+  for (const shape of SHAPES) {
+    const kinds = selected(shape);
+    if (kinds.length === 0) continue;
+    let peer: PeerResult | string = typeof torch === 'string' ? 'not available' : '';
+    if (typeof torch !== 'string') {
+      try {
+        peer = await runTorchPeer(torch.python, presetConfig(shape.preset), shape, kinds, minMs);
+        peerDesc = `PyTorch ${peer.version} CPU (plain Llama decoder, float32, ${peer.threads} threads, BLAS ${peer.blas}), same machine, same run (before ours)`;
+        console.log(`torch ${shape.preset} B${shape.B} T${shape.T}: ${kinds.map((k) => `${k} ${(peer as PeerResult).ms[k]?.toFixed(1)} ms`).join(', ')}`);
+      } catch (err) {
+        peer = `failed (${(err as Error).message})`;
+      }
+    }
+    peers.set(shape, peer);
+  }
+
+  const gpu = await Gpu.create();
+  console.log(`adapter: ${gpu.adapterName}\n`);
 
   for (const preset of [...new Set(SHAPES.map((s) => s.preset))]) {
     const shapes = SHAPES.filter((s) => s.preset === preset && STEPS.some((k) => filter.test(caseName(s, k))));
@@ -297,7 +318,7 @@ async function main(): Promise<void> {
     console.log(`${preset}: random weights in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     try {
       for (const shape of shapes) {
-        const kinds = STEPS.filter((k) => filter.test(caseName(shape, k)));
+        const kinds = selected(shape);
         const ours: Row[] = [];
         for (const kind of kinds) {
           const name = caseName(shape, kind);
@@ -313,16 +334,7 @@ async function main(): Promise<void> {
             await gpu.sync();
           }
         }
-        // The peer runs after ours, alone, so the two never share the CPU.
-        let peer: PeerResult | string = typeof torch === 'string' ? 'not available' : '';
-        if (typeof torch !== 'string' && ours.length > 0) {
-          try {
-            peer = await runTorchPeer(torch.python, cfg, shape, kinds, minMs);
-            peerDesc = `PyTorch ${peer.version} CPU (plain Llama decoder, float32, ${peer.threads} threads, BLAS ${peer.blas}), same machine, same run`;
-          } catch (err) {
-            peer = `failed (${(err as Error).message})`;
-          }
-        }
+        const peer = peers.get(shape) ?? 'not available';
         for (const r of ours) {
           const kind = STEPS.find((k) => r.name === caseName(shape, k))!;
           r.peer = typeof peer === 'string' ? peer : peer.ms[kind]!;
