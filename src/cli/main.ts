@@ -4,6 +4,7 @@ const USAGE = `usage: lco <command> [options]
 commands:
   doctor      adapter, features and limits; every kernel once against its
               float64 reference; a matmul GFLOP/s figure
+  embed       embeddings of a JSONL file (last-token or mean pooling, prompts, LoRA)
   generate    continue a prompt with a model folder (streams text)
   pretrain    next-token training: from scratch, full, or LoRA; checkpoints and resume
   help        this text
@@ -11,6 +12,7 @@ commands:
 
 const commands: Record<string, () => Promise<{ run(args: string[]): Promise<number> }>> = {
   doctor: () => import('./doctor.ts'),
+  embed: () => import('./embed.ts'),
   generate: () => import('./generate.ts'),
   pretrain: () => import('./pretrain.ts'),
 };

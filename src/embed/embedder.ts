@@ -23,6 +23,7 @@ import type { DecoderLora } from '../model/lora.ts';
 import { prefixColumns } from '../ops/contrastive.ts';
 import { l2norm } from '../ops/l2norm.ts';
 import { lastTokenPool, meanPool } from '../ops/pooling.ts';
+import { padLeft, uploadRows } from './batch.ts';
 import { applyPrompt, resolvePrompt, type ChatFormat } from './prompt.ts';
 
 export type Pooling = 'lasttoken' | 'mean';
@@ -106,29 +107,12 @@ export class Embedder {
   /** One left-padded batch through the decoder and the pooling. */
   async #embedBatch(rows: number[][], opts: EmbedOptions, dims: number): Promise<Float32Array[]> {
     const { gpu } = this;
-    const B = rows.length;
-    const T = rows.reduce((m, r) => Math.max(m, r.length), 0);
     const C = this.model.config.hidden;
-    const ids = new Int32Array(B * T);
-    const mask = new Int32Array(B * T);
-    const pos = new Int32Array(B * T);
-    rows.forEach((r, b) => {
-      const pad = T - r.length;
-      for (let t = 0; t < r.length; t++) {
-        ids[b * T + pad + t] = r[t];
-        mask[b * T + pad + t] = 1;
-        pos[b * T + pad + t] = t;
-      }
-    });
     const made: Tensor[] = [];
     const keep = <X extends Tensor>(t: X): X => (made.push(t), t);
     try {
-      const input = {
-        B, T,
-        ids: keep(gpu.tensor(ids, [B, T], 'i32', 'embed.ids')),
-        mask: keep(gpu.tensor(mask, [B, T], 'i32', 'embed.mask')),
-        pos: keep(gpu.tensor(pos, [B, T], 'i32', 'embed.pos')),
-      };
+      const input = uploadRows(gpu, padLeft(rows));
+      [input.ids, input.mask, input.pos].forEach(keep);
       const h = keep(decoderForward(gpu, this.model, input, { lora: this.lora }).last);
       let e: Tensor;
       if ((opts.pooling ?? 'lasttoken') === 'mean') {

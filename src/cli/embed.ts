@@ -1,0 +1,124 @@
+// lco embed: embeddings of a JSONL file with a decoder model folder (and an
+// optional LoRA adapter). Input rows: {"text": "..."} or {"input_ids": [..]}
+// (ids used as given: no prompt, no special tokens). Output: one
+// {"embedding": [..]} per input row, in input order, written atomically (a
+// failed run leaves no partial file). A bad row (bad JSON, no text, empty
+// text, ids out of the vocabulary) is reported with its line number; with
+// --on-error stop (default) the run stops before writing anything, with skip
+// the row's output is {"embedding": null, "error": "..."} so lines stay aligned.
+import { Gpu } from '../gpu/gpu.ts';
+import { readJsonl } from '../io/jsonl.ts';
+import { writeFileAtomic } from '../io/safetensors.ts';
+import { readTokenizer } from '../io/tokenizer.ts';
+import { Embedder, type EmbedInput, type EmbedOptions, type Pooling } from '../embed/embedder.ts';
+import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
+import { calibrateInt8, quantizeBinary, quantizeInt8 } from '../embed/quantize.ts';
+import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
+import { loadLoraAdapter, releaseLora, type DecoderLora } from '../model/lora.ts';
+import { formatHelp, parseArgs, UsageError, type FlagSpecs } from './args.ts';
+
+const FLAGS = {
+  model: { type: 'string', required: true, value: 'DIR', help: 'HF model folder (config.json, model.safetensors, tokenizer.json)' },
+  adapter: { type: 'string', value: 'DIR', help: 'PEFT LoRA adapter folder to apply' },
+  input: { type: 'string', required: true, value: 'IN.jsonl', help: 'rows {"text": ...} or {"input_ids": [...]}' },
+  output: { type: 'string', required: true, value: 'OUT.jsonl', help: 'rows {"embedding": [...]}, in input order' },
+  prompt: { type: 'string', default: 'none', value: 'P', help: 'none, lco ("{text}\\nSummarize the above text in one word:") or a template with {text}' },
+  chat: { type: 'string', default: 'none', value: 'FMT', help: 'none, or chatml to wrap the prompt in a user turn with the assistant turn opened' },
+  pooling: { type: 'string', default: 'lasttoken', value: 'MODE', help: 'lasttoken or mean' },
+  normalize: { type: 'boolean', help: 'L2-normalise (the default)' },
+  'no-normalize': { type: 'boolean', help: 'keep the raw pooled vectors' },
+  dimensions: { type: 'number', integer: true, value: 'N', help: 'keep the first N dimensions (Matryoshka; re-normalised)' },
+  'batch-size': { type: 'number', integer: true, default: 32, value: 'N', help: 'items per forward' },
+  'max-length': { type: 'number', integer: true, value: 'N', help: 'most tokens per item (default: the model\'s max_position_embeddings)' },
+  quantize: { type: 'string', default: 'none', value: 'Q', help: 'none, int8 (ranges calibrated on this input) or binary (packed sign bits as bytes)' },
+  'on-error': { type: 'string', default: 'stop', value: 'WHAT', help: 'stop (write nothing) or skip (a null embedding with the error)' },
+} as const satisfies FlagSpecs;
+
+const HELP = formatHelp(`usage: lco embed --model DIR --input IN.jsonl --output OUT.jsonl [options]
+
+Embeds every row of IN.jsonl with the decoder in DIR (last-token pooling of the
+final hidden state by default, L2-normalised) and writes OUT.jsonl.`, FLAGS);
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) throw new UsageError(`--${flag} ${value}: expected ${allowed.join(' or ')}`);
+  return value as T;
+}
+
+export async function run(args: string[]): Promise<number> {
+  let f;
+  try {
+    const parsed = parseArgs(FLAGS, args);
+    if (parsed.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    f = parsed.flags;
+    if (f.normalize && f['no-normalize']) throw new UsageError('--normalize and --no-normalize contradict each other');
+    oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
+    oneOf('chat', f.chat, ['none', 'chatml']);
+    oneOf('quantize', f.quantize, ['none', 'int8', 'binary']);
+    oneOf('on-error', f['on-error'], ['stop', 'skip']);
+    resolvePrompt(f.prompt);
+  } catch (err) {
+    if (err instanceof UsageError || (err as Error).name === 'PromptError') {
+      process.stderr.write(`lco embed: ${(err as Error).message}\n\n${HELP}`);
+      return 2;
+    }
+    throw err;
+  }
+  const opts: EmbedOptions = {
+    prompt: f.prompt, chat: f.chat as ChatFormat, pooling: f.pooling as Pooling, normalize: !f['no-normalize'],
+    dimensions: f.dimensions, batchSize: f['batch-size'], maxLength: f['max-length'],
+  };
+  const rows = await readJsonl(f.input);
+  const tokenizer = await readTokenizer(`${f.model}/tokenizer.json`);
+  const gpu = await Gpu.create();
+  let model: Decoder | undefined;
+  let lora: DecoderLora | undefined;
+  try {
+    model = await loadDecoder(gpu, f.model);
+    if (f.adapter) lora = await loadLoraAdapter(gpu, model.config, f.adapter);
+    const embedder = new Embedder(gpu, model, tokenizer, lora);
+    // Validate and tokenize every row first, so a bad row stops the run before any work.
+    const errors: string[] = [];
+    const good: { row: number; ids: number[] }[] = [];
+    rows.forEach((r, k) => {
+      const where = `${f.input}:${r.line}`;
+      try {
+        if (r.error) throw new Error(r.error);
+        const v = r.value as { text?: unknown; input_ids?: unknown } | null;
+        let input: EmbedInput;
+        if (v && typeof v === 'object' && typeof v.text === 'string') input = v.text;
+        else if (v && typeof v === 'object' && Array.isArray(v.input_ids)) input = { ids: v.input_ids as number[] };
+        else throw new Error('expected {"text": "..."} or {"input_ids": [...]}');
+        good.push({ row: k, ids: embedder.tokenize(input, opts, where) });
+      } catch (err) {
+        const msg = (err as Error).message;
+        errors[k] = msg.startsWith(where) ? msg : `${where}: ${msg}`;
+      }
+    });
+    const bad = errors.filter(Boolean);
+    for (const e of bad.slice(0, 20)) process.stderr.write(`lco embed: ${e}\n`);
+    if (bad.length > 20) process.stderr.write(`lco embed: ... and ${bad.length - 20} more bad rows\n`);
+    if (bad.length > 0 && f['on-error'] === 'stop') {
+      process.stderr.write(`lco embed: ${bad.length} bad row(s); nothing written (--on-error skip writes the others)\n`);
+      return 1;
+    }
+    const t0 = performance.now();
+    const embs = await embedder.embed(good.map((g) => ({ ids: g.ids })), opts);
+    const seconds = (performance.now() - t0) / 1000;
+    const calib = f.quantize === 'int8' && embs.length > 0 ? calibrateInt8(embs) : null;
+    const encode = (e: Float32Array): number[] =>
+      f.quantize === 'int8' ? Array.from(quantizeInt8(e, calib!)) : f.quantize === 'binary' ? Array.from(quantizeBinary(e)) : Array.from(e);
+    const out: string[] = rows.map((_, k) => JSON.stringify({ embedding: null, error: errors[k] }));
+    good.forEach((g, i) => (out[g.row] = JSON.stringify({ embedding: encode(embs[i]) })));
+    await writeFileAtomic(f.output, new TextEncoder().encode(out.map((l) => `${l}\n`).join('')));
+    process.stderr.write(`lco embed: ${good.length} rows in ${seconds.toFixed(2)} s (${(good.length / Math.max(seconds, 1e-9)).toFixed(1)} texts/s)` +
+      `${bad.length ? `, ${bad.length} skipped` : ''}; wrote ${f.output}\n`);
+    return 0;
+  } finally {
+    if (lora) releaseLora(lora);
+    if (model) releaseDecoder(model);
+    gpu.destroy();
+  }
+}
