@@ -13,6 +13,11 @@
 // clipping needs no read-back; without clipping the wrapper binds the gradient
 // again in that slot and sets has_scale = 0.
 //
+// sgd (torch.optim.SGD, dampening 0, not Nesterov), with g := g * s:
+//   g = g + wd p                (coupled L2 weight decay, as torch's SGD)
+//   b = mu b + g                (momentum buffer, starts at zero: the first step gives b = g, as torch)
+//   p = p - lr b                (mu = 0: p = p - lr g, and b is left untouched)
+//
 // Global gradient norm over a list of tensors, deterministic (fixed order):
 //   sumsq_partial  per tensor: one workgroup per chunk of 4096 elements writes
 //                  the sum of squares of its chunk into partials[offset + chunk]
@@ -24,6 +29,7 @@
 //
 // Bindings (uniform first, then inputs, then outputs):
 //   adamw          (g, s[1]) -> (p, m, v)      1-D over N, 256 per workgroup
+//   sgd            (g, s[1]) -> (p, b)         1-D over N, 256 per workgroup
 //   sumsq_partial  (x) -> (partials)           ceil(N / 4096) workgroups of 256
 //   sumsq_final    (partials) -> (norm[1])     1 workgroup of 256
 //   clip_scale     (norm[1]) -> (s[1])         1 workgroup of 1
@@ -71,6 +77,36 @@ fn adamw(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   a_v[i] = v;
   let denom = sqrt(v) * ap.inv_sqrt_bc2 + ap.eps;
   a_p[i] = a_p[i] * ap.decay - ap.step_size * (m / denom);
+}
+
+// ------------------------------------------------------------------- sgd
+struct SgdParams {
+  n: u32,
+  has_scale: u32,
+  lr: f32,
+  momentum: f32,
+  weight_decay: f32,
+}
+
+@group(0) @binding(0) var<uniform> gp: SgdParams;
+@group(0) @binding(1) var<storage, read> g_g: array<f32>;
+@group(0) @binding(2) var<storage, read> g_s: array<f32>;
+@group(0) @binding(3) var<storage, read_write> g_p: array<f32>;
+@group(0) @binding(4) var<storage, read_write> g_b: array<f32>;
+
+@compute @workgroup_size(WG)
+fn sgd(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_group(wid, nwg) * WG + lid;
+  if (i >= gp.n) { return; }
+  var s = 1.0;
+  if (gp.has_scale != 0u) { s = g_s[0]; }
+  let p = g_p[i];
+  var d = g_g[i] * s + gp.weight_decay * p;
+  if (gp.momentum != 0.0) {
+    d = gp.momentum * g_b[i] + d;
+    g_b[i] = d;
+  }
+  g_p[i] = p - gp.lr * d;
 }
 
 // ---------------------------------------------------------- sum of squares

@@ -42,3 +42,18 @@ export function gradNorm(grads: readonly Arr[]): number {
 export function clipScale(norm: number, maxNorm: number): number {
   return Math.min(1, maxNorm / (norm + 1e-6));
 }
+
+/** torch.optim.SGD step (dampening 0): g += wd p; b = mu b + g (b starts at 0); p -= lr b. */
+export function sgdStep(p: Arr, g: Arr, b: Arr, lr: number, momentum: number, weightDecay: number, scale = 1): { p: Float64Array; b: Float64Array } {
+  const np = new Float64Array(p.length);
+  const nb = Float64Array.from(b);
+  for (let i = 0; i < p.length; i++) {
+    let d = g[i] * scale + weightDecay * p[i];
+    if (momentum !== 0) {
+      d = momentum * b[i] + d;
+      nb[i] = d;
+    }
+    np[i] = p[i] - lr * d;
+  }
+  return { p: np, b: nb };
+}

@@ -110,6 +110,29 @@ describe('adamwStep vs float64 reference', () => {
     console.log(`adamw: worst p error ${worstP.toExponential(2)} x (|p| + 5 lr)`);
   });
 
+  it('SGD (torch semantics): 4-step trajectories with momentum, coupled decay and a clip scale', async () => {
+    const g = await gpu();
+    await fc.assert(
+      fc.asyncProperty(sizeArb, fc.integer({ min: 1, max: 1 << 30 }), fc.constantFrom(0, 0.9), fc.constantFrom(0, 0.01), fc.boolean(),
+        async (n, seed, momentum, weightDecay, clip) => {
+          const p0 = randomData(n, seed);
+          const state = { param: g.tensor(p0, [n]), grad: g.empty([n]), buf: g.tensor(new Float32Array(n).fill(NaN), [n]) };
+          if (momentum !== 0) g.fill(state.buf, 0); // without momentum the buffer is never read: NaN proves it
+          const scale = clip ? g.tensor([0.25], [1]) : undefined;
+          let r: { p: Float64Array; b: Float64Array } = { p: Float64Array.from(p0), b: new Float64Array(n) };
+          for (let t = 1; t <= 4; t++) {
+            const grad = randomData(n, seed + t);
+            state.grad.write(grad);
+            ops.sgdStep(g, state, { lr: 0.05, momentum, weightDecay }, scale);
+            r = ref.sgdStep(r.p, grad, r.b, Math.fround(0.05), Math.fround(momentum), Math.fround(weightDecay), clip ? 0.25 : 1);
+          }
+          expectClose('sgd p', await state.param.read(), r.p, { rtol: 1e-6 }, Float64Array.from(r.p, (x) => Math.abs(x) + 0.2));
+          for (const t of [state.param, state.grad, state.buf, scale]) t?.release();
+        }),
+      { numRuns: 8 },
+    );
+  });
+
   it('bad input is refused naming the op and the shapes', async () => {
     const g = await gpu();
     const a = g.empty([4, 5]), b = g.empty([20]), c = g.empty([4, 5]), d = g.empty([4, 5]), e = g.empty([4, 5]), two = g.empty([2]);

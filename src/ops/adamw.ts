@@ -80,6 +80,40 @@ export function adamwStep(gpu: Gpu, state: AdamWState, hyper: AdamWHyper, step: 
   });
 }
 
+/** torch.optim.SGD hyper-parameters (dampening 0, no Nesterov). */
+export interface SgdHyper {
+  lr: number;
+  /** Default 0 (no momentum buffer is read or written). */
+  momentum?: number;
+  /** Coupled L2 decay added to the gradient, as torch's SGD. Default 0. */
+  weightDecay?: number;
+}
+
+/**
+ * One SGD step on one parameter tensor (p and the momentum buffer b updated
+ * in place; b starts at zeros). `scale` as in adamwStep.
+ */
+export function sgdStep(gpu: Gpu, state: { param: Tensor; grad: Tensor; buf: Tensor }, hyper: SgdHyper, scale?: Tensor): void {
+  const op = 'sgdStep';
+  const { param, grad, buf } = state;
+  sameShapeF32(op, { param, grad, buf });
+  check(new Set([param.buffer, grad.buffer, buf.buffer]).size === 3, op,
+    () => `param, grad and buf must be distinct buffers (${param.describe()}, ${grad.describe()}, ${buf.describe()})`);
+  if (scale) checkScalar(op, 'scale', scale);
+  const { lr, momentum = 0, weightDecay = 0 } = hyper;
+  check([lr, momentum, weightDecay].every(Number.isFinite) && lr >= 0 && momentum >= 0 && momentum < 1 && weightDecay >= 0, op,
+    () => `hyper-parameters lr=${lr} momentum=${momentum} weightDecay=${weightDecay} out of range`);
+  gpu.dispatch({
+    kernel: 'adamw',
+    entry: 'sgd',
+    params: params().u32(param.size, scale ? 1 : 0).f32(lr, momentum, weightDecay),
+    inputs: [grad, scale ?? grad],
+    outputs: [param, buf],
+    workgroups: grid1d(param.size, 256, gpu),
+    label: `${op} ${param.describe()} ${grad.describe()}${scale ? ` scale ${scale.describe()}` : ''}`,
+  });
+}
+
 /**
  * sqrt(sum over the tensors of sum g^2) into a new f32 [1] tensor, in a fixed
  * order (per-chunk partial sums, then one workgroup sums them): bit-identical

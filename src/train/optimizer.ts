@@ -1,5 +1,5 @@
 // The trainable parameters of a run, their gradients and AdamW moments, and
-// one optimizer step: global-norm clipping and AdamW, all on the GPU.
+// one optimizer step: global-norm clipping and AdamW (or SGD), all on the GPU.
 //
 // Pretraining trains every weight of the model; LoRA training the adapters'
 // A and B only (the base gets no gradient buffers at all). Weight decay
@@ -7,7 +7,7 @@
 // practice; `decay` below).
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { adamwStep, clipScale, gradNorm } from '../ops/adamw.ts';
+import { adamwStep, clipScale, gradNorm, sgdStep } from '../ops/adamw.ts';
 import type { GradMap } from '../model/backward.ts';
 import { weightSpecs, type Decoder } from '../model/decoder.ts';
 import { loraTensors, type DecoderLora } from '../model/lora.ts';
@@ -23,6 +23,10 @@ export interface TrainParam {
 }
 
 export interface AdamWOptions {
+  /** Default 'adamw'. SGD (torch semantics) uses `m` as its momentum buffer and ignores beta2, eps. */
+  optimizer?: 'adamw' | 'sgd';
+  /** SGD momentum; default 0. */
+  momentum?: number;
   beta1: number;
   beta2: number;
   eps: number;
@@ -68,7 +72,9 @@ export function optimizerStep(gpu: Gpu, params: readonly TrainParam[], o: AdamWO
   const norm = gradNorm(gpu, params.map((p) => p.grad));
   const scale = o.clip > 0 ? clipScale(gpu, norm, o.clip) : undefined;
   for (const p of params) {
-    adamwStep(gpu, { param: p.value, grad: p.grad, m: p.m, v: p.v }, { lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: p.decay ? o.weightDecay : 0 }, step, scale);
+    const weightDecay = p.decay ? o.weightDecay : 0;
+    if (o.optimizer === 'sgd') sgdStep(gpu, { param: p.value, grad: p.grad, buf: p.m }, { lr, momentum: o.momentum ?? 0, weightDecay }, scale);
+    else adamwStep(gpu, { param: p.value, grad: p.grad, m: p.m, v: p.v }, { lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay }, step, scale);
   }
   scale?.release();
   return norm;
