@@ -7,6 +7,7 @@ commands:
   embed       embeddings of a JSONL file (last-token or mean pooling, prompts, LoRA)
   generate    continue a prompt with a model folder (streams text)
   pretrain    next-token training: from scratch, full, or LoRA; checkpoints and resume
+  train       contrastive LoRA refinement into an embedding model (GradCache); a PEFT adapter
   help        this text
 `;
 
@@ -15,6 +16,7 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   embed: () => import('./embed.ts'),
   generate: () => import('./generate.ts'),
   pretrain: () => import('./pretrain.ts'),
+  train: () => import('./train.ts'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -27,6 +27,8 @@ export interface ProgressOptions {
   intervalMs?: number;
   /** Throughput window. Default 10 000 ms. */
   windowMs?: number;
+  /** What `tokens` counts, for the rate's label ("tok/s" by default, e.g. "examples/s"). */
+  unit?: string;
 }
 
 export interface ProgressUpdate {
@@ -49,6 +51,7 @@ export class Progress {
   readonly #out: { write(s: string): unknown };
   readonly #intervalMs: number;
   readonly #windowMs: number;
+  readonly #unit: string;
   readonly #start: number;
   #samples: Sample[];
   #lastWrite: number | undefined;
@@ -62,6 +65,7 @@ export class Progress {
     this.#out = opts.out ?? process.stderr;
     this.#intervalMs = opts.intervalMs ?? 1000;
     this.#windowMs = opts.windowMs ?? 10_000;
+    this.#unit = opts.unit ?? 'tok';
     this.#start = this.#now();
     this.#samples = [{ t: this.#start, step: opts.startStep ?? 0, tokens: opts.startTokens ?? 0 }];
   }
@@ -86,7 +90,7 @@ export class Progress {
       `step ${u.step}/${this.#totalSteps}`,
       `loss ${Number.isFinite(u.loss) ? u.loss.toFixed(3) : String(u.loss).toLowerCase()}`,
       `lr ${formatLr(u.lr)}`,
-      `${tokPerSec === undefined ? '-' : groupThousands(Math.round(tokPerSec))} tok/s`,
+      `${tokPerSec === undefined ? '-' : groupThousands(Math.round(tokPerSec))} ${this.#unit}/s`,
       `elapsed ${formatDuration((t - this.#start) / 1000)}`,
       `ETA ${eta === undefined ? '?' : formatDuration(eta)}`,
     ].join('  ');
