@@ -6,6 +6,7 @@ commands:
               float64 reference; a matmul GFLOP/s figure
   embed       embeddings of a JSONL file (last-token or mean pooling, prompts, LoRA)
   generate    continue a prompt with a model folder (streams text)
+  merge       fold LoRA adapters into a base model (linear or TIES); writes a full model folder
   pretrain    next-token training: from scratch, full, or LoRA; checkpoints and resume
   train       contrastive LoRA refinement into an embedding model (GradCache); a PEFT adapter
   help        this text
@@ -15,6 +16,7 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   doctor: () => import('./doctor.ts'),
   embed: () => import('./embed.ts'),
   generate: () => import('./generate.ts'),
+  merge: () => import('./merge.ts'),
   pretrain: () => import('./pretrain.ts'),
   train: () => import('./train.ts'),
 };
