@@ -2,9 +2,11 @@
 const USAGE = `usage: lco <command> [options]
 
 commands:
+  analyze     per-layer anisotropy and mutual kNN of paired texts (table, JSON, SVG)
   doctor      adapter, features and limits; every kernel once against its
               float64 reference; a matmul GFLOP/s figure
   embed       embeddings of a JSONL file (last-token or mean pooling, prompts, LoRA)
+  eval        retrieval, STS, clustering and probe scores on the WordNet tasks
   generate    continue a prompt with a model folder (streams text)
   merge       fold LoRA adapters into a base model (linear or TIES); writes a full model folder
   pretrain    next-token training: from scratch, full, or LoRA; checkpoints and resume
@@ -13,8 +15,10 @@ commands:
 `;
 
 const commands: Record<string, () => Promise<{ run(args: string[]): Promise<number> }>> = {
+  analyze: () => import('./analyze.ts'),
   doctor: () => import('./doctor.ts'),
   embed: () => import('./embed.ts'),
+  eval: () => import('./eval.ts'),
   generate: () => import('./generate.ts'),
   merge: () => import('./merge.ts'),
   pretrain: () => import('./pretrain.ts'),

@@ -205,8 +205,9 @@ export function decoderForward(gpu: Gpu, model: Decoder, input: DecoderInput, op
   }
   const final = rmsnorm(gpu, x, model.weights.norm, eps);
   final.rstd.release();
-  if (!opts.hiddenStates) x.release();
-  // transformers reports the last hidden state after the final norm.
+  // transformers reports the last hidden state after the final norm: it takes
+  // the last layer's raw output's place, so that output is freed either way.
+  x.release();
   if (opts.hiddenStates) hidden[hidden.length - 1] = final.y;
   return { last: final.y, hidden };
 }

@@ -1,0 +1,95 @@
+// lco analyze: the LCO-Emb layer analysis (src/eval/run-analysis.ts) of a
+// decoder model folder (and an optional LoRA adapter) on a suite's paired
+// texts (WordNet: an example sentence and the gloss of the same synset).
+// Per layer: anisotropy of each side and mutual kNN (k = 10) between them.
+// Prints a table; writes analysis.json and analysis.svg into --out, each atomically.
+import { Gpu } from '../gpu/gpu.ts';
+import { readTokenizer } from '../io/tokenizer.ts';
+import { Embedder, type Pooling } from '../embed/embedder.ts';
+import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
+import { MUTUAL_KNN_K } from '../eval/analysis.ts';
+import { analyzeLayers, formatAnalysisTable, writeAnalysis } from '../eval/run-analysis.ts';
+import { buildSuite, TASK_BUILDERS } from '../eval/suite.ts';
+import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
+import { loadLoraAdapter, releaseLora, type DecoderLora } from '../model/lora.ts';
+import { formatHelp, parseArgs, UsageError, type FlagSpecs } from './args.ts';
+
+/** Paired items of a default run: more than WordNet's 660, so all of them (~10 s on the tiny model). */
+export const ANALYZE_DEFAULT_ITEMS = 1000;
+
+const FLAGS = {
+  model: { type: 'string', required: true, value: 'DIR', help: 'HF model folder (config.json, model.safetensors, tokenizer.json)' },
+  adapter: { type: 'string', value: 'DIR', help: 'PEFT LoRA adapter folder to apply' },
+  tasks: { type: 'string', default: 'wordnet', value: 'NAME', help: `task suite: ${Object.keys(TASK_BUILDERS).join(', ')}` },
+  'max-items': { type: 'number', integer: true, default: ANALYZE_DEFAULT_ITEMS, value: 'N', help: `paired items (at least ${MUTUAL_KNN_K + 1})` },
+  out: { type: 'string', default: '.', value: 'DIR', help: 'where analysis.json and analysis.svg go' },
+  prompt: { type: 'string', default: 'none', value: 'P', help: 'none, lco or a template with {text}' },
+  chat: { type: 'string', default: 'none', value: 'FMT', help: 'none or chatml' },
+  pooling: { type: 'string', default: 'lasttoken', value: 'MODE', help: 'lasttoken or mean' },
+  'batch-size': { type: 'number', integer: true, default: 32, value: 'N', help: 'items per forward' },
+  'max-length': { type: 'number', integer: true, value: 'N', help: 'most tokens per item (default: the model\'s max_position_embeddings)' },
+  seed: { type: 'number', integer: true, default: 0, value: 'S', help: 'seed of the item sample' },
+} as const satisfies FlagSpecs;
+
+const HELP = formatHelp(`usage: lco analyze --model DIR [options]
+
+Per layer (0 = token embeddings, last = after the final norm): anisotropy of
+both sides of the suite's paired texts and their mutual kNN alignment (k = ${MUTUAL_KNN_K}).`, FLAGS);
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) throw new UsageError(`--${flag} ${value}: expected ${allowed.join(' or ')}`);
+  return value as T;
+}
+
+export async function run(args: string[]): Promise<number> {
+  let f;
+  try {
+    const parsed = parseArgs(FLAGS, args);
+    if (parsed.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    f = parsed.flags;
+    oneOf('tasks', f.tasks, Object.keys(TASK_BUILDERS));
+    oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
+    oneOf('chat', f.chat, ['none', 'chatml']);
+    resolvePrompt(f.prompt);
+    if (f['max-items'] < MUTUAL_KNN_K + 1) throw new UsageError(`--max-items ${f['max-items']}: mutual kNN (k = ${MUTUAL_KNN_K}) needs at least ${MUTUAL_KNN_K + 1}`);
+    if (f['batch-size'] < 1) throw new UsageError(`--batch-size ${f['batch-size']}: must be >= 1`);
+    if (f['max-length'] !== undefined && f['max-length'] < 1) throw new UsageError(`--max-length ${f['max-length']}: must be >= 1`);
+    if (f.seed < 0 || f.seed > 0xffffffff) throw new UsageError(`--seed ${f.seed}: must be in [0, 2^32)`);
+  } catch (err) {
+    if (err instanceof UsageError || (err as Error).name === 'PromptError') {
+      process.stderr.write(`lco analyze: ${(err as Error).message}\n\n${HELP}`);
+      return 2;
+    }
+    throw err;
+  }
+  const t0 = performance.now();
+  const suite = await buildSuite(f.tasks, { seed: f.seed, maxPaired: f['max-items'] });
+  if (!suite.paired) {
+    process.stderr.write(`lco analyze: task suite "${f.tasks}" has no paired texts\n`);
+    return 1;
+  }
+  const tokenizer = await readTokenizer(`${f.model}/tokenizer.json`);
+  const gpu = await Gpu.create();
+  let model: Decoder | undefined;
+  let lora: DecoderLora | undefined;
+  try {
+    model = await loadDecoder(gpu, f.model);
+    if (f.adapter) lora = await loadLoraAdapter(gpu, model.config, f.adapter);
+    const embedder = new Embedder(gpu, model, tokenizer, lora);
+    const r = await analyzeLayers(embedder, suite.paired, {
+      prompt: f.prompt, chat: f.chat as ChatFormat, pooling: f.pooling as Pooling,
+      batchSize: f['batch-size'], maxLength: f['max-length'],
+    }, { suite: suite.name, suiteMeta: suite.meta });
+    process.stdout.write(formatAnalysisTable(r));
+    const { json, svg } = await writeAnalysis(f.out, r, { command: 'analyze', model: f.model, adapter: f.adapter ?? null, tasks: f.tasks });
+    process.stdout.write(`whole run ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote ${json} and ${svg}\n`);
+    return 0;
+  } finally {
+    if (lora) releaseLora(lora);
+    if (model) releaseDecoder(model);
+    gpu.destroy();
+  }
+}
