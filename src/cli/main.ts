@@ -3,6 +3,7 @@ const USAGE = `usage: lco <command> [options]
 
 commands:
   analyze     per-layer anisotropy and mutual kNN of paired texts (table, JSON, SVG)
+  demo        the LCO-Emb pipeline in minutes: tiny decoder -> contrastive LoRA -> eval before/after
   doctor      adapter, features and limits; every kernel once against its
               float64 reference; a matmul GFLOP/s figure
   embed       embeddings of a JSONL file (last-token or mean pooling, prompts, LoRA)
@@ -16,6 +17,7 @@ commands:
 
 const commands: Record<string, () => Promise<{ run(args: string[]): Promise<number> }>> = {
   analyze: () => import('./analyze.ts'),
+  demo: () => import('./demo.ts'),
   doctor: () => import('./doctor.ts'),
   embed: () => import('./embed.ts'),
   eval: () => import('./eval.ts'),
