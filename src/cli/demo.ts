@@ -31,6 +31,8 @@ const FLAGS = {
   lr: { type: 'number', default: 1e-3, value: 'LR', help: 'peak learning rate' },
   prompt: { type: 'string', default: 'lco', value: 'P', help: 'none, lco or a template with {text}' },
   'max-queries': { type: 'number', integer: true, default: 500, value: 'N', help: 'retrieval queries per evaluation' },
+  'max-docs': { type: 'number', integer: true, value: 'N', help: 'cap the retrieval corpus (default: every held-out gloss + 500 distractors)' },
+  'max-items': { type: 'number', integer: true, value: 'N', help: 'cap the clustering / probe items and STS pairs (default: all)' },
   seed: { type: 'number', integer: true, default: 0, value: 'S', help: 'seed of everything' },
 } as const satisfies FlagSpecs;
 
@@ -80,7 +82,7 @@ export async function run(args: string[]): Promise<number> {
     const tok = await readTokenizer(join(f.model, 'tokenizer.json'));
     const embedOpts = { prompt: f.prompt, pooling: 'lasttoken' as const, batchSize: 32, maxLength: 128 };
     log(`building the held-out WordNet tasks (${f['max-queries']} retrieval queries)...\n`);
-    const suite = await buildSuite('wordnet', { seed: f.seed, maxQueries: f['max-queries'], distractors: 500 });
+    const suite = await buildSuite('wordnet', { seed: f.seed, maxQueries: f['max-queries'], distractors: 500, maxDocs: f['max-docs'], maxItems: f['max-items'] });
 
     log('1/3 scoring the base model as an embedding model...\n');
     const before = await evaluateEmbedder(new Embedder(gpu, model, tok), suite, embedOpts, { seed: f.seed });
