@@ -3,16 +3,13 @@
 // texts (WordNet: an example sentence and the gloss of the same synset).
 // Per layer: anisotropy of each side and mutual kNN (k = 10) between them.
 // Prints a table; writes analysis.json and analysis.svg into --out, each atomically.
-import { Gpu } from '../gpu/gpu.ts';
-import { readTokenizer } from '../io/tokenizer.ts';
 import { Embedder, type Pooling } from '../embed/embedder.ts';
 import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
 import { MUTUAL_KNN_K } from '../eval/analysis.ts';
 import { analyzeLayers, formatAnalysisTable, writeAnalysis } from '../eval/run-analysis.ts';
 import { buildSuite, TASK_BUILDERS } from '../eval/suite.ts';
-import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
-import { loadLoraAdapter, releaseLora, type DecoderLora } from '../model/lora.ts';
-import { formatHelp, parseArgs, UsageError, type FlagSpecs } from './args.ts';
+import { atLeast, formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
+import { withModel } from './session.ts';
 
 /** Paired items of a default run: more than WordNet's 660, so all of them (~10 s on the tiny model). */
 export const ANALYZE_DEFAULT_ITEMS = 1000;
@@ -36,50 +33,28 @@ const HELP = formatHelp(`usage: lco analyze --model DIR [options]
 Per layer (0 = token embeddings, last = after the final norm): anisotropy of
 both sides of the suite's paired texts and their mutual kNN alignment (k = ${MUTUAL_KNN_K}).`, FLAGS);
 
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw new UsageError(`--${flag} ${value}: expected ${allowed.join(' or ')}`);
-  return value as T;
-}
-
 export async function run(args: string[]): Promise<number> {
-  let f;
-  try {
-    const parsed = parseArgs(FLAGS, args);
-    if (parsed.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    f = parsed.flags;
+  const f = parseCommand('analyze', FLAGS, HELP, args, (f) => {
     oneOf('tasks', f.tasks, Object.keys(TASK_BUILDERS));
     oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
     oneOf('chat', f.chat, ['none', 'chatml']);
     resolvePrompt(f.prompt);
     if (f['max-items'] < MUTUAL_KNN_K + 1) throw new UsageError(`--max-items ${f['max-items']}: mutual kNN (k = ${MUTUAL_KNN_K}) needs at least ${MUTUAL_KNN_K + 1}`);
-    if (f['batch-size'] < 1) throw new UsageError(`--batch-size ${f['batch-size']}: must be >= 1`);
-    if (f['max-length'] !== undefined && f['max-length'] < 1) throw new UsageError(`--max-length ${f['max-length']}: must be >= 1`);
+    atLeast('batch-size', f['batch-size'], 1);
+    atLeast('max-length', f['max-length'], 1);
     if (f.seed < 0 || f.seed > 0xffffffff) throw new UsageError(`--seed ${f.seed}: must be in [0, 2^32)`);
-  } catch (err) {
-    if (err instanceof UsageError || (err as Error).name === 'PromptError') {
-      process.stderr.write(`lco analyze: ${(err as Error).message}\n\n${HELP}`);
-      return 2;
-    }
-    throw err;
-  }
+  });
+  if (typeof f === 'number') return f;
   const t0 = performance.now();
   const suite = await buildSuite(f.tasks, { seed: f.seed, maxPaired: f['max-items'] });
-  if (!suite.paired) {
+  const paired = suite.paired;
+  if (!paired) {
     process.stderr.write(`lco analyze: task suite "${f.tasks}" has no paired texts\n`);
     return 1;
   }
-  const tokenizer = await readTokenizer(`${f.model}/tokenizer.json`);
-  const gpu = await Gpu.create();
-  let model: Decoder | undefined;
-  let lora: DecoderLora | undefined;
-  try {
-    model = await loadDecoder(gpu, f.model);
-    if (f.adapter) lora = await loadLoraAdapter(gpu, model.config, f.adapter);
+  return withModel(f.model, f.adapter, async ({ gpu, model, lora, tokenizer }) => {
     const embedder = new Embedder(gpu, model, tokenizer, lora);
-    const r = await analyzeLayers(embedder, suite.paired, {
+    const r = await analyzeLayers(embedder, paired, {
       prompt: f.prompt, chat: f.chat as ChatFormat, pooling: f.pooling as Pooling,
       batchSize: f['batch-size'], maxLength: f['max-length'],
     }, { suite: suite.name, suiteMeta: suite.meta });
@@ -87,9 +62,5 @@ export async function run(args: string[]): Promise<number> {
     const { json, svg } = await writeAnalysis(f.out, r, { command: 'analyze', model: f.model, adapter: f.adapter ?? null, tasks: f.tasks });
     process.stdout.write(`whole run ${((performance.now() - t0) / 1000).toFixed(1)} s; wrote ${json} and ${svg}\n`);
     return 0;
-  } finally {
-    if (lora) releaseLora(lora);
-    if (model) releaseDecoder(model);
-    gpu.destroy();
-  }
+  });
 }

@@ -15,7 +15,7 @@
 // `--` unless given as `--name=--value`. A repeated flag keeps its last value.
 // Anything else (an unknown flag, a missing or non-numeric value, a missing
 // required flag) throws a UsageError; commands print it with the help text
-// and exit with code 2.
+// and exit with code 2 (parseCommand does both steps for a command).
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -133,4 +133,47 @@ export function formatHelp(head: string, specs: FlagSpecs): string {
   rows.push(['--help', 'this text']);
   const width = Math.max(...rows.map(([l]) => l.length)) + 2;
   return `${head.trimEnd()}\n\n${rows.map(([l, r]) => `  ${l.padEnd(width)}${r}`).join('\n')}\n`;
+}
+
+/** `value` if it is one of `allowed`; else a UsageError "--flag value: expected a, b or c". */
+export function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) throw new UsageError(`--${flag} ${value}: expected ${listOr(allowed)}`);
+  return value as T;
+}
+
+/** "a", "a or b", "a, b or c". */
+function listOr(items: readonly string[]): string {
+  return items.length <= 2 ? items.join(' or ') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
+}
+
+/** A UsageError "--flag v: must be >= min" when v is given and below min. */
+export function atLeast(flag: string, v: number | undefined, min: number): void {
+  if (v !== undefined && v < min) throw new UsageError(`--${flag} ${v}: must be >= ${min}`);
+}
+
+/**
+ * A command's flags, or the exit code to return at once: with --help the
+ * help goes to stdout (0); a UsageError or PromptError (a bad --prompt, by
+ * name so that this file imports nothing) from parsing or from `validate`
+ * prints "lco <command>: <message>", a blank line and the help to stderr (2).
+ * Any other error propagates.
+ */
+export function parseCommand<const S extends FlagSpecs>(
+  command: string, specs: S, help: string, argv: readonly string[], validate?: (flags: Flags<S>) => void,
+): Flags<S> | number {
+  try {
+    const parsed = parseArgs(specs, argv);
+    if (parsed.help) {
+      process.stdout.write(help);
+      return 0;
+    }
+    validate?.(parsed.flags);
+    return parsed.flags;
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof Error && err.name === 'PromptError')) {
+      process.stderr.write(`lco ${command}: ${err.message}\n\n${help}`);
+      return 2;
+    }
+    throw err;
+  }
 }

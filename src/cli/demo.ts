@@ -19,7 +19,7 @@ import { writeFileAtomic } from '../io/safetensors.ts';
 import { loadDecoder, releaseDecoder } from '../model/decoder.ts';
 import { createLora, LORA_TARGETS, releaseLora } from '../model/lora.ts';
 import { CONTRASTIVE_DEFAULTS, trainContrastive } from '../train/contrastive-trainer.ts';
-import { formatHelp, parseArgs, UsageError, type FlagSpecs } from './args.ts';
+import { formatHelp, parseCommand, type FlagSpecs } from './args.ts';
 
 const BUILTIN = new URL('../../fixtures/tiny-decoder', import.meta.url).pathname;
 
@@ -59,21 +59,8 @@ export function compareTable(before: EvalResults, after: EvalResults): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let f;
-  try {
-    const p = parseArgs(FLAGS, args);
-    if (p.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    f = p.flags;
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`lco demo: ${err.message}\n\n${HELP}`);
-      return 2;
-    }
-    throw err;
-  }
+  const f = parseCommand('demo', FLAGS, HELP, args);
+  if (typeof f === 'number') return f;
   const log = (s: string) => process.stderr.write(s);
   const gpu = await Gpu.create();
   const model = await loadDecoder(gpu, f.model);

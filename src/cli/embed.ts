@@ -6,16 +6,13 @@
 // text, ids out of the vocabulary) is reported with its line number; with
 // --on-error stop (default) the run stops before writing anything, with skip
 // the row's output is {"embedding": null, "error": "..."} so lines stay aligned.
-import { Gpu } from '../gpu/gpu.ts';
 import { readJsonl } from '../io/jsonl.ts';
 import { writeFileAtomic } from '../io/safetensors.ts';
-import { readTokenizer } from '../io/tokenizer.ts';
 import { Embedder, type EmbedInput, type EmbedOptions, type Pooling } from '../embed/embedder.ts';
 import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
 import { calibrateInt8, quantizeBinary, quantizeInt8 } from '../embed/quantize.ts';
-import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
-import { loadLoraAdapter, releaseLora, type DecoderLora } from '../model/lora.ts';
-import { formatHelp, parseArgs, UsageError, type FlagSpecs } from './args.ts';
+import { formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
+import { withModel } from './session.ts';
 
 const FLAGS = {
   model: { type: 'string', required: true, value: 'DIR', help: 'HF model folder (config.json, model.safetensors, tokenizer.json)' },
@@ -39,45 +36,22 @@ const HELP = formatHelp(`usage: lco embed --model DIR --input IN.jsonl --output 
 Embeds every row of IN.jsonl with the decoder in DIR (last-token pooling of the
 final hidden state by default, L2-normalised) and writes OUT.jsonl.`, FLAGS);
 
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw new UsageError(`--${flag} ${value}: expected ${allowed.join(' or ')}`);
-  return value as T;
-}
-
 export async function run(args: string[]): Promise<number> {
-  let f;
-  try {
-    const parsed = parseArgs(FLAGS, args);
-    if (parsed.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    f = parsed.flags;
+  const f = parseCommand('embed', FLAGS, HELP, args, (f) => {
     if (f.normalize && f['no-normalize']) throw new UsageError('--normalize and --no-normalize contradict each other');
     oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
     oneOf('chat', f.chat, ['none', 'chatml']);
     oneOf('quantize', f.quantize, ['none', 'int8', 'binary']);
     oneOf('on-error', f['on-error'], ['stop', 'skip']);
     resolvePrompt(f.prompt);
-  } catch (err) {
-    if (err instanceof UsageError || (err as Error).name === 'PromptError') {
-      process.stderr.write(`lco embed: ${(err as Error).message}\n\n${HELP}`);
-      return 2;
-    }
-    throw err;
-  }
+  });
+  if (typeof f === 'number') return f;
   const opts: EmbedOptions = {
     prompt: f.prompt, chat: f.chat as ChatFormat, pooling: f.pooling as Pooling, normalize: !f['no-normalize'],
     dimensions: f.dimensions, batchSize: f['batch-size'], maxLength: f['max-length'],
   };
   const rows = await readJsonl(f.input);
-  const tokenizer = await readTokenizer(`${f.model}/tokenizer.json`);
-  const gpu = await Gpu.create();
-  let model: Decoder | undefined;
-  let lora: DecoderLora | undefined;
-  try {
-    model = await loadDecoder(gpu, f.model);
-    if (f.adapter) lora = await loadLoraAdapter(gpu, model.config, f.adapter);
+  return withModel(f.model, f.adapter, async ({ gpu, model, lora, tokenizer }) => {
     const embedder = new Embedder(gpu, model, tokenizer, lora);
     // Validate and tokenize every row first, so a bad row stops the run before any work.
     const errors: string[] = [];
@@ -116,9 +90,5 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`lco embed: ${good.length} rows in ${seconds.toFixed(2)} s (${(good.length / Math.max(seconds, 1e-9)).toFixed(1)} texts/s)` +
       `${bad.length ? `, ${bad.length} skipped` : ''}; wrote ${f.output}\n`);
     return 0;
-  } finally {
-    if (lora) releaseLora(lora);
-    if (model) releaseDecoder(model);
-    gpu.destroy();
-  }
+  });
 }

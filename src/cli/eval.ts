@@ -9,16 +9,13 @@
 // distinct texts are about queries + documents, since the clustering and STS
 // glosses are documents too: 500 queries + (2395 held-out + 500 distractor)
 // glosses. (All 946 queries and evalTasks' 2000 distractors: ~5300 texts.)
-import { Gpu } from '../gpu/gpu.ts';
 import { writeFileAtomic } from '../io/safetensors.ts';
-import { readTokenizer } from '../io/tokenizer.ts';
 import { Embedder, type Pooling } from '../embed/embedder.ts';
 import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
 import { DEFAULT_KMEANS_RESTARTS, evaluateEmbedder, formatResultsTable } from '../eval/run-eval.ts';
 import { buildSuite, TASK_BUILDERS } from '../eval/suite.ts';
-import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
-import { loadLoraAdapter, releaseLora, type DecoderLora } from '../model/lora.ts';
-import { formatHelp, parseArgs, UsageError, type FlagSpecs } from './args.ts';
+import { atLeast, formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
+import { withModel } from './session.ts';
 
 /** Sizes of a default run (see the header); 0 = no cut. */
 export const EVAL_DEFAULTS = { maxQueries: 500, distractors: 500, maxDocs: 0, maxItems: 0 } as const;
@@ -49,24 +46,8 @@ Embeds the suite's texts with the decoder in DIR and prints retrieval (nDCG@10,
 Recall@1/5/10, MRR@10, MAP@100), STS (Spearman), clustering (V-measure, NMI)
 and probe accuracy.`, FLAGS);
 
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw new UsageError(`--${flag} ${value}: expected ${allowed.join(' or ')}`);
-  return value as T;
-}
-
-function atLeast(flag: string, v: number | undefined, min: number): void {
-  if (v !== undefined && v < min) throw new UsageError(`--${flag} ${v}: must be >= ${min}`);
-}
-
 export async function run(args: string[]): Promise<number> {
-  let f;
-  try {
-    const parsed = parseArgs(FLAGS, args);
-    if (parsed.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    f = parsed.flags;
+  const f = parseCommand('eval', FLAGS, HELP, args, (f) => {
     oneOf('tasks', f.tasks, Object.keys(TASK_BUILDERS));
     oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
     oneOf('chat', f.chat, ['none', 'chatml']);
@@ -81,26 +62,15 @@ export async function run(args: string[]): Promise<number> {
     atLeast('max-items', f['max-items'], 0);
     atLeast('kmeans-restarts', f['kmeans-restarts'], 1);
     if (f.seed < 0 || f.seed > 0xffffffff) throw new UsageError(`--seed ${f.seed}: must be in [0, 2^32)`);
-  } catch (err) {
-    if (err instanceof UsageError || (err as Error).name === 'PromptError') {
-      process.stderr.write(`lco eval: ${(err as Error).message}\n\n${HELP}`);
-      return 2;
-    }
-    throw err;
-  }
+  });
+  if (typeof f === 'number') return f;
   const t0 = performance.now();
   const suite = await buildSuite(f.tasks, {
     seed: f.seed, maxQueries: f['max-queries'], distractors: f.distractors,
     maxDocs: f['max-docs'] || undefined, maxItems: f['max-items'] || undefined,
   });
   const suiteSeconds = (performance.now() - t0) / 1000;
-  const tokenizer = await readTokenizer(`${f.model}/tokenizer.json`);
-  const gpu = await Gpu.create();
-  let model: Decoder | undefined;
-  let lora: DecoderLora | undefined;
-  try {
-    model = await loadDecoder(gpu, f.model);
-    if (f.adapter) lora = await loadLoraAdapter(gpu, model.config, f.adapter);
+  return withModel(f.model, f.adapter, async ({ gpu, model, lora, tokenizer }) => {
     const embedder = new Embedder(gpu, model, tokenizer, lora);
     const results = await evaluateEmbedder(embedder, suite, {
       prompt: f.prompt, queryPrompt: f['query-prompt'], chat: f.chat as ChatFormat, pooling: f.pooling as Pooling,
@@ -119,9 +89,5 @@ export async function run(args: string[]): Promise<number> {
       process.stderr.write(`lco eval: wrote ${f.json}\n`);
     }
     return 0;
-  } finally {
-    if (lora) releaseLora(lora);
-    if (model) releaseDecoder(model);
-    gpu.destroy();
-  }
+  });
 }

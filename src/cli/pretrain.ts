@@ -14,10 +14,11 @@ import type { DecoderConfig } from '../model/config.ts';
 import { loadDecoder, randomDecoder, releaseDecoder, weightSpecs, type Decoder } from '../model/decoder.ts';
 import { createLora, LORA_TARGETS, loadLoraAdapter, releaseLora, type DecoderLora, type LoraTarget } from '../model/lora.ts';
 import { presetConfig, PRESETS } from '../model/presets.ts';
-import { checkpointName, listCheckpoints, loadMoments, readState } from '../train/checkpoint.ts';
+import { checkpointName, listCheckpoints, loadMoments, readState, type TrainerState } from '../train/checkpoint.ts';
 import { PRETRAIN_DEFAULTS, trainLm, type LmTrainConfig } from '../train/lm-trainer.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
 import { formatHelp, parseArgs, UsageError, type FlagSpecs } from './args.ts';
+import { withInterrupt } from './session.ts';
 
 const D = PRETRAIN_DEFAULTS;
 export const BUILTIN_TOKENIZER = new URL('../../fixtures/wordnet/tokenizer.json', import.meta.url).pathname;
@@ -100,7 +101,7 @@ export async function pretrain(argv: string[], log: (s: string) => void = (s) =>
   }
   let config = trainConfig(f);
   let resumeDir: string | null = null;
-  let state;
+  let state: TrainerState<LmTrainConfig> | undefined;
   if (f.resume) {
     const steps = await listCheckpoints(f.out);
     if (steps.length === 0) throw new Error(`--resume: no checkpoint in ${f.out}`);
@@ -143,27 +144,18 @@ export async function pretrain(argv: string[], log: (s: string) => void = (s) =>
       `model ${model.config.modelType} C ${model.config.hidden} x ${model.config.layers} layers, ${params}; ` +
       `${config.steps} steps of ${config.microBatch * config.gradAccum * config.seqLen} tokens on ${gpu.adapterName}\n`);
 
-    const controller = new AbortController();
-    const onSigint = () => {
-      if (controller.signal.aborted) process.exit(130);
-      log('\nstopping after this step (Ctrl-C again to quit now)...\n');
-      controller.abort();
-    };
-    process.on('SIGINT', onSigint);
-    try {
+    await withInterrupt(log, async (signal) => {
       const r = await trainLm({
-        gpu, model, lora, train, heldout, outDir: f.out, config, tokenizerJson,
+        gpu, model: model!, lora, train, heldout, outDir: f.out, config, tokenizerJson,
         baseModel: config.lora ? baseDir! : undefined,
         resume: state ? { ...state, config } : undefined,
         onParams: resumeDir ? (p) => loadMoments(gpu, resumeDir!, p) : undefined,
         progressOut: f.quiet ? null : process.stderr,
-        signal: controller.signal,
+        signal,
       });
       if (r.stopped) log(`stopped at step ${r.state.step}; continue with --resume\n`);
       else if (r.final) log(`done: held-out loss ${r.final.loss.toFixed(4)}, perplexity ${r.final.perplexity.toFixed(2)}; model in ${f.out}\n`);
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
+    });
     return 0;
   } finally {
     if (lora) releaseLora(lora);

@@ -17,10 +17,11 @@ import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
 import {
   ADAPTER_CONFIG, ADAPTER_WEIGHTS, createLora, LORA_TARGETS, loadLoraAdapter, releaseLora, type DecoderLora, type LoraTarget,
 } from '../model/lora.ts';
-import { checkpointName, listCheckpoints, loadMoments, readState } from '../train/checkpoint.ts';
+import { checkpointName, listCheckpoints, loadMoments, readState, type TrainerState } from '../train/checkpoint.ts';
 import { CONTRASTIVE_DEFAULTS, trainContrastive, type ContrastiveLossKind, type ContrastiveTrainConfig } from '../train/contrastive-trainer.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
-import { formatHelp, parseArgs, UsageError, type FlagSpecs } from './args.ts';
+import { formatHelp, oneOf, parseArgs, UsageError, type FlagSpecs } from './args.ts';
+import { withInterrupt } from './session.ts';
 
 const D = CONTRASTIVE_DEFAULTS;
 const FLAGS = {
@@ -67,11 +68,6 @@ last-token embeddings (LCO-Emb), big batches through GradCache. Example:
   lco train --model fixtures/tiny-decoder --data wordnet --out runs/emb --steps 200`, FLAGS);
 
 type Flags = ReturnType<typeof parseArgs<typeof FLAGS>>['flags'];
-
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw new UsageError(`--${flag} ${value}: expected ${allowed.join(', ')}`);
-  return value as T;
-}
 
 function trainConfig(f: Flags, maxPositions: number): ContrastiveTrainConfig {
   const targets = f['target-modules'].split(',').map((x) => x.trim()).filter(Boolean);
@@ -121,7 +117,7 @@ async function runStage(gpu: Gpu, model: Decoder, tokenizerJson: string, f: Flag
   let config = trainConfig(f, model.config.maxPositions);
   const data = await dataset(f, model.config.vocab, log);
   let resumeDir: string | null = null;
-  let state;
+  let state: TrainerState<ContrastiveTrainConfig> | undefined;
   if (f.resume) {
     const steps = await listCheckpoints(out);
     if (steps.length > 0) {
@@ -137,25 +133,16 @@ async function runStage(gpu: Gpu, model: Decoder, tokenizerJson: string, f: Flag
   try {
     log(`${data.source}: ${data.rows.length} rows with ${data.k} negative(s) each; LoRA r ${lora.config.r} alpha ${lora.config.alpha} on ` +
       `${lora.config.targets.join(', ')}; batch ${config.batchSize} in mini-batches of ${config.miniBatch}; loss ${config.loss} t ${config.temperature}\n`);
-    const controller = new AbortController();
-    const onSigint = () => {
-      if (controller.signal.aborted) process.exit(130);
-      log('\nstopping after this step (Ctrl-C again to quit now)...\n');
-      controller.abort();
-    };
-    process.on('SIGINT', onSigint);
-    try {
+    return await withInterrupt(log, async (signal) => {
       const r = await trainContrastive({
         gpu, model, lora, embedder: new Embedder(gpu, model, tok), rows: data.rows, k: data.k, outDir: out, config,
         tokenizerJson, baseModel: f.model, resume: state, onParams: resumeDir ? (p) => loadMoments(gpu, resumeDir!, p) : undefined,
-        progressOut: f.quiet ? null : process.stderr, signal: controller.signal,
+        progressOut: f.quiet ? null : process.stderr, signal,
       });
       const last = r.state.history.at(-1);
       log(r.stopped ? `stopped at step ${r.state.step}; continue with --resume\n` : `done: ${r.state.step} steps, last loss ${last?.loss.toFixed(4)}; adapter in ${out}\n`);
       return r.stopped ? 130 : 0;
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
+    });
   } finally {
     releaseLora(lora);
   }

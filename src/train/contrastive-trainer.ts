@@ -24,7 +24,7 @@ import type { DecoderLora, LoraConfig } from '../model/lora.ts';
 import { newState, saveCheckpoint, saveFinal, type TrainerState } from './checkpoint.ts';
 import { gradCacheStep, type ContrastiveLossSpec } from './gradcache.ts';
 import { writeLossCurve } from './loss-curve.ts';
-import { gradMap, loraParams, optimizerStep, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
+import { gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
 import { Progress } from './progress.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 
@@ -216,12 +216,7 @@ export async function trainContrastive(s: ContrastiveSetup): Promise<Contrastive
         { miniBatch: c.miniBatch, pooling: c.pooling, seed: stepSeed(c.seed, step) });
       const lr = lrAt(schedule, step);
       const norm = optimizerStep(gpu, params, c, lr, step);
-      gpu.copy(loss, stats, 1, 0, 0);
-      gpu.copy(norm, stats, 1, 0, 1);
-      const [value, gradNorm] = await gpu.read(stats);
-      loss.release();
-      norm.release();
-      if (!Number.isFinite(value)) throw new Error(`training diverged at step ${step}: loss ${value}, gradient norm ${gradNorm}; the last checkpoint in ${s.outDir} is intact`);
+      const { loss: value, gradNorm } = await readStepStats(gpu, stats, loss, norm, step, s.outDir);
       state.step = step;
       state.tokens += c.batchSize; // examples, for this trainer
       state.history.push({ step, loss: value, lr, gradNorm });

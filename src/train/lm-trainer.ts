@@ -25,7 +25,7 @@ import type { DecoderLora, LoraConfig } from '../model/lora.ts';
 import { newState, saveCheckpoint, saveFinal, type TrainerState } from './checkpoint.ts';
 import { countTargets, lmHeadLoss } from './lm-loss.ts';
 import { writeLossCurve } from './loss-curve.ts';
-import { fullParams, gradMap, loraParams, optimizerStep, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
+import { fullParams, gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
 import { Progress } from './progress.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 
@@ -218,14 +218,7 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
       }
       const lr = lrAt(schedule, step);
       const norm = optimizerStep(gpu, params, c, lr, step);
-      gpu.copy(lossAcc, stats, 1, 0, 0);
-      gpu.copy(norm, stats, 1, 0, 1);
-      const [loss, gradNorm] = await gpu.read(stats);
-      lossAcc.release();
-      norm.release();
-      if (!Number.isFinite(loss)) {
-        throw new Error(`training diverged at step ${step}: loss ${loss}, gradient norm ${gradNorm}; the last checkpoint in ${s.outDir} is intact (try a lower --lr)`);
-      }
+      const { loss, gradNorm } = await readStepStats(gpu, stats, lossAcc, norm, step, s.outDir, 'try a lower --lr');
       state.step = step;
       state.tokens += tokensPerStep;
       state.history.push({ step, loss, lr, gradNorm });

@@ -4,7 +4,8 @@
 // Pretraining trains every weight of the model; LoRA training the adapters'
 // A and B only (the base gets no gradient buffers at all). Weight decay
 // applies to matrices only, never to norm weights or biases (the usual
-// practice; `decay` below).
+// practice; `decay` below). readStepStats ends a step: the loss and the
+// gradient norm come back in one GPU read, and a non-finite loss stops the run.
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { adamwStep, clipScale, gradNorm, sgdStep } from '../ops/adamw.ts';
@@ -83,4 +84,31 @@ export function optimizerStep(gpu: Gpu, params: readonly TrainParam[], o: AdamWO
 /** Frees gradients and moments (not the parameters: they belong to the model). */
 export function releaseParams(params: readonly TrainParam[]): void {
   for (const p of params) for (const t of [p.grad, p.m, p.v]) t.release();
+}
+
+/**
+ * The end of a training step: copies loss (f32 [1]) and norm (f32 [1], from
+ * optimizerStep) into stats (f32 [2], reused across steps) and reads that
+ * back, the step's one read; releases loss and norm. A non-finite loss
+ * throws, naming the step and the out dir whose last checkpoint is still
+ * good; `advice` (e.g. "try a lower --lr") is appended in parentheses.
+ */
+export async function readStepStats(
+  gpu: Gpu, stats: Tensor, loss: Tensor, norm: Tensor, step: number, outDir: string, advice?: string,
+): Promise<{ loss: number; gradNorm: number }> {
+  let value: number;
+  let normValue: number; // not gradNorm: that is the kernel imported above
+  try {
+    gpu.copy(loss, stats, 1, 0, 0);
+    gpu.copy(norm, stats, 1, 0, 1);
+    [value, normValue] = await gpu.read(stats);
+  } finally {
+    loss.release();
+    norm.release();
+  }
+  if (!Number.isFinite(value)) {
+    throw new Error(`training diverged at step ${step}: loss ${value}, gradient norm ${normValue}; the last checkpoint in ${outDir} is intact` +
+      (advice ? ` (${advice})` : ''));
+  }
+  return { loss: value, gradNorm: normValue };
 }
