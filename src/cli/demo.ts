@@ -16,8 +16,8 @@ import { Embedder } from '../embed/embedder.ts';
 import { evaluateEmbedder, type EvalResults } from '../eval/run-eval.ts';
 import { buildSuite } from '../eval/suite.ts';
 import { writeFileAtomic } from '../io/safetensors.ts';
-import { loadDecoder, releaseDecoder } from '../model/decoder.ts';
-import { createLora, LORA_TARGETS, releaseLora } from '../model/lora.ts';
+import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
+import { createLora, LORA_TARGETS, releaseLora, type DecoderLora } from '../model/lora.ts';
 import { CONTRASTIVE_DEFAULTS, trainContrastive } from '../train/contrastive-trainer.ts';
 import { formatHelp, parseCommand, type FlagSpecs } from './args.ts';
 
@@ -26,9 +26,9 @@ const BUILTIN = new URL('../../fixtures/tiny-decoder', import.meta.url).pathname
 const FLAGS = {
   model: { type: 'string', default: BUILTIN, value: 'DIR', help: 'the decoder to refine (default: the built-in tiny WordNet decoder)' },
   out: { type: 'string', default: 'runs/demo', value: 'DIR', help: 'adapter, logs, eval-before.json, eval-after.json' },
-  steps: { type: 'number', integer: true, default: 80, value: 'N', help: 'contrastive steps' },
+  steps: { type: 'number', integer: true, default: 150, value: 'N', help: 'contrastive steps' },
   'batch-size': { type: 'number', integer: true, default: 32, value: 'N', help: 'triplets per step' },
-  lr: { type: 'number', default: 1e-3, value: 'LR', help: 'peak learning rate' },
+  lr: { type: 'number', default: 2e-3, value: 'LR', help: 'peak learning rate' },
   prompt: { type: 'string', default: 'lco', value: 'P', help: 'none, lco or a template with {text}' },
   'max-queries': { type: 'number', integer: true, default: 500, value: 'N', help: 'retrieval queries per evaluation' },
   'max-docs': { type: 'number', integer: true, value: 'N', help: 'cap the retrieval corpus (default: every held-out gloss + 500 distractors)' },
@@ -63,9 +63,11 @@ export async function run(args: string[]): Promise<number> {
   if (typeof f === 'number') return f;
   const log = (s: string) => process.stderr.write(s);
   const gpu = await Gpu.create();
-  const model = await loadDecoder(gpu, f.model);
-  const lora = createLora(gpu, model.config, { r: 8, alpha: 16, dropout: 0.05, rslora: false, targets: [...LORA_TARGETS] }, f.seed);
+  let model: Decoder | undefined;
+  let lora: DecoderLora | undefined;
   try {
+    model = await loadDecoder(gpu, f.model);
+    lora = createLora(gpu, model.config, { r: 8, alpha: 16, dropout: 0.05, rslora: false, targets: [...LORA_TARGETS] }, f.seed);
     const tok = await readTokenizer(join(f.model, 'tokenizer.json'));
     const embedOpts = { prompt: f.prompt, pooling: 'lasttoken' as const, batchSize: 32, maxLength: 128 };
     log(`building the held-out WordNet tasks (${f['max-queries']} retrieval queries)...\n`);
@@ -98,8 +100,8 @@ export async function run(args: string[]): Promise<number> {
       `adapter (PEFT) and logs in ${f.out}\n`);
     return 0;
   } finally {
-    releaseLora(lora);
-    releaseDecoder(model);
+    if (lora) releaseLora(lora);
+    if (model) releaseDecoder(model);
     gpu.destroy();
   }
 }
