@@ -4,7 +4,8 @@ import { useGpu } from './helpers.ts';
 
 const gpu = useGpu();
 
-const FAMILIES = ['matmul', 'elementwise', 'softmax', 'rmsnorm', 'rope', 'embedding', 'cross_entropy', 'l2norm', 'pooling', 'adamw'];
+const FAMILIES = ['matmul', 'elementwise', 'softmax', 'rmsnorm', 'rope', 'embedding', 'cross_entropy', 'l2norm', 'pooling', 'attention', 'lora',
+  'contrastive', 'adamw'];
 
 describe('lco doctor kernel checks', () => {
   it('every check of every kernel family passes, and each result is reported as it comes', async () => {

@@ -1,0 +1,177 @@
+// contrastive: InfoNCE over unit rows a [B 7, E 23] and c [M 21, E] (the 7
+// positives, then k = 2 blocks of 7 hard negatives), one-way and symmetric
+// (UNITE stage 1) with the MAMCL modality mask, forward (logits, per-line
+// lse and losses, the mean) and backward (dsim, dA, dC); and the Matryoshka
+// sum over the re-normalised prefixes 4, 16, 23 of raw rows, forward and
+// backward (prefix copy, l2norm, the loss, l2norm backward, prefix
+// accumulate). The InfoNCE backward is given the reference logits and lse,
+// so it is checked on its own. B M E <= 16^3 keeps the matmuls naive.
+import * as ref from '../../../reference/contrastive.ts';
+import * as ops from '../../ops/contrastive.ts';
+import { compare, randomData, randomInts, worstOf } from '../compare.ts';
+import type { KernelCheck, Scope } from '../scope.ts';
+
+// The tests' tolerances (test/contrastive.test.ts, whose header derives the
+// scales computed in errorScales below): 1e-5 of each element's error scale;
+// gradients also get an absolute floor of 1e-33 for exp() results below
+// float32's normal range that come back as 0. The Matryoshka gradients mix
+// the scales through l2normBackward and the sum over prefixes; the tests
+// hold them per tensor to 1e-5 of the largest |gradient|.
+const RTOL = 1e-5;
+const ATOL = 1e-33;
+const B = 7, k = 2, M = B * (1 + k), E = 23, temperature = 0.05;
+const gradScale = 0.75;
+
+/** rows x E, each row of unit norm, rounded to float32 once (the GPU and the reference read the same values). */
+function unitRows(rows: number, seed: number): Float32Array {
+  const x = randomData(rows * E, seed);
+  const y = new Float32Array(rows * E);
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let e = 0; e < E; e++) ss += x[r * E + e] ** 2;
+    for (let e = 0; e < E; e++) y[r * E + e] = x[r * E + e] / Math.sqrt(ss);
+  }
+  return y;
+}
+
+/** UNITE's modality bit set per candidate: text 1, image 2, video 4, image+text 3. */
+function labels(seed: number): Uint32Array {
+  const codes = [1, 2, 4, 3];
+  return Uint32Array.from(randomInts(M, seed, 0, codes.length), (n) => codes[n]);
+}
+
+interface Case {
+  a: Float32Array;
+  c: Float32Array;
+  symmetric: boolean;
+  labels: Uint32Array | null;
+}
+
+function makeCase(symmetric: boolean, masked: boolean, seed: number): Case {
+  return { a: unitRows(B, seed), c: unitRows(M, seed + 1), symmetric, labels: masked ? labels(seed + 2) : null };
+}
+
+/**
+ * Per-element float32 error scales (test/contrastive.test.ts): with
+ * mag = sum_e |a c| / t and mx the line's largest mag,
+ *   lse, loss  1 + |value| + 2 mx;  mean: the mean of the lines' scales
+ *   dsim       |g| (p (1 + |S| + |lse| + 2 mx) + [i == j]) per direction
+ *   dA, dC     dsim's scale carried through the matmuls by |c|, |a|.
+ */
+function errorScales(x: Case, f: ref.ContrastiveRef) {
+  const { a, c, symmetric } = x;
+  const gf = Math.abs(gradScale) * (symmetric ? 0.5 : 1) / (B * temperature), gr = symmetric ? gf : 0;
+  const maxRow = new Float64Array(B), maxCol = new Float64Array(B);
+  for (let i = 0; i < B; i++) {
+    for (let j = 0; j < M; j++) {
+      const m = f.magnitude[i * M + j];
+      maxRow[i] = Math.max(maxRow[i], m);
+      if (j < B && Number.isFinite(f.logits[i * M + j])) maxCol[j] = Math.max(maxCol[j], m);
+    }
+  }
+  const lossF = Float64Array.from(f.lossF, (l, i) => 1 + Math.abs(l) + 2 * maxRow[i]);
+  const lossR = Float64Array.from(f.lossR, (l, j) => 1 + Math.abs(l) + 2 * maxCol[j]);
+  const lseF = Float64Array.from(f.lseF, (l, i) => 1 + Math.abs(l) + 2 * maxRow[i]);
+  const lseR = Float64Array.from(f.lseR, (l, j) => 1 + Math.abs(l) + 2 * maxCol[j]);
+  const mean = (v: Float64Array) => v.reduce((sum, y) => sum + y, 0) / B;
+  const loss = symmetric ? (mean(lossF) + mean(lossR)) / 2 : mean(lossF);
+  const dsim = new Float64Array(B * M);
+  for (let i = 0; i < B; i++) {
+    for (let j = 0; j < M; j++) {
+      const sc = f.logits[i * M + j];
+      if (!Number.isFinite(sc)) continue; // masked: exactly 0
+      const eye = i === j ? 1 : 0;
+      let v = gf * (Math.exp(sc - f.lseF[i]) * (1 + Math.abs(sc) + Math.abs(f.lseF[i]) + 2 * maxRow[i]) + eye);
+      if (symmetric && j < B) v += gr * (Math.exp(sc - f.lseR[j]) * (1 + Math.abs(sc) + Math.abs(f.lseR[j]) + 2 * maxCol[j]) + eye);
+      dsim[i * M + j] = v;
+    }
+  }
+  const dA = new Float64Array(B * E), dC = new Float64Array(M * E);
+  for (let i = 0; i < B; i++) {
+    for (let j = 0; j < M; j++) {
+      for (let e = 0; e < E; e++) {
+        dA[i * E + e] += dsim[i * M + j] * Math.abs(c[j * E + e]);
+        dC[j * E + e] += dsim[i * M + j] * Math.abs(a[i * E + e]);
+      }
+    }
+  }
+  return { lse: [...lseF, ...lseR], losses: [...lossF, ...lossR], loss, dsim, dA, dC };
+}
+
+async function forward(s: Scope, x: Case) {
+  const dirs = x.symmetric ? 2 : 1;
+  const fw = ops.contrastiveLoss(s.gpu, s.tensor(x.a, [B, E]), s.tensor(x.c, [M, E]), {
+    temperature, symmetric: x.symmetric, labels: x.labels ? s.tensor(x.labels, [M], 'u32') : undefined,
+    out: { loss: s.poisoned([1]), losses: s.poisoned([dirs, B]), lse: s.poisoned([dirs, B]), logits: s.poisoned([B, M]) },
+  });
+  const want = ref.contrastive(x.a, x.c, B, M, E, { temperature, symmetric: x.symmetric, labels: x.labels });
+  const sc = errorScales(x, want);
+  return worstOf(
+    compare('logits', await fw.logits.read(), want.scores, { rtol: RTOL }, want.magnitude),
+    compare('lse', await fw.lse.read(), [...want.lseF, ...want.lseR], { rtol: RTOL }, sc.lse),
+    compare('losses', await fw.losses.read(), [...want.lossF, ...want.lossR], { rtol: RTOL }, sc.losses),
+    compare('loss', await fw.loss.read(), [want.loss], { rtol: RTOL }, [sc.loss]),
+  );
+}
+
+async function backward(s: Scope, x: Case) {
+  const dirs = x.symmetric ? 2 : 1;
+  const opts = { temperature, symmetric: x.symmetric, labels: x.labels };
+  const f = ref.contrastive(x.a, x.c, B, M, E, opts);
+  const ta = s.tensor(x.a, [B, E]), tc = s.tensor(x.c, [M, E]);
+  // The forward's saved state, from the reference; the backward reads logits, lse and labels only.
+  const saved: ops.ContrastiveForward = {
+    loss: s.poisoned([1]), losses: s.poisoned([dirs, B]),
+    lse: s.tensor(Float32Array.from([...f.lseF, ...f.lseR]), [dirs, B]),
+    logits: s.tensor(Float32Array.from(f.scores), [B, M]),
+    labels: x.labels ? s.tensor(x.labels, [M], 'u32') : null,
+    batch: B, candidates: M, temperature, symmetric: x.symmetric,
+  };
+  const dsim = s.poisoned([B, M]);
+  const g = ops.contrastiveLossBackward(s.gpu, ta, tc, saved, { gradScale, dA: s.poisoned([B, E]), dC: s.poisoned([M, E]), dsim });
+  const want = ref.contrastiveBackward(x.a, x.c, B, M, E, opts, gradScale);
+  const sc = errorScales(x, f);
+  const tol = { rtol: RTOL, atol: ATOL };
+  return worstOf(
+    compare('dsim', await dsim.read(), want.dsim, tol, sc.dsim),
+    compare('dA', await g.dA.read(), want.dA, tol, sc.dA),
+    compare('dC', await g.dC.read(), want.dC, tol, sc.dC),
+  );
+}
+
+export const contrastiveChecks: KernelCheck[] = [
+  {
+    family: 'contrastive', op: 'InfoNCE forward (one-way; symmetric + MAMCL)',
+    run: async (s) => worstOf(await forward(s, makeCase(false, false, 1301)), await forward(s, makeCase(true, true, 1311))),
+  },
+  {
+    family: 'contrastive', op: 'InfoNCE backward (one-way; symmetric + MAMCL)',
+    run: async (s) => worstOf(await backward(s, makeCase(false, false, 1321)), await backward(s, makeCase(true, true, 1331))),
+  },
+  {
+    family: 'contrastive', op: 'Matryoshka forward + backward (4, 16, 23)',
+    run: async (s) => {
+      const dims = [4, 16, E], weights = [1, 0.5, 2];
+      const a = randomData(B * E, 1341), c = randomData(M * E, 1342), lab = labels(1343); // raw rows: every prefix is re-normalised
+      const ta = s.tensor(a, [B, E]), tc = s.tensor(c, [M, E]);
+      const opts = { temperature, symmetric: true, labels: lab };
+      const fw = ops.matryoshkaContrastiveLoss(s.gpu, ta, tc, { ...opts, dims, weights, labels: s.tensor(lab, [M], 'u32') });
+      try {
+        const g = ops.matryoshkaContrastiveLossBackward(s.gpu, ta, tc, fw, { gradScale, dA: s.poisoned([B, E]), dC: s.poisoned([M, E]) });
+        const want = ref.matryoshka(a, c, B, M, E, dims, weights, opts);
+        const wantG = ref.matryoshkaBackward(a, c, B, M, E, dims, weights, opts, gradScale);
+        // Each prefix's loss carries RTOL (1 + L_n + 2 / t) (mag <= 1 / t for unit rows), weighted.
+        const lossScale = want.parts.reduce((sum, l, n) => sum + Math.abs(weights[n]) * (1 + l + 2 / temperature), 0);
+        // Every gradient element's scale is its tensor's largest |value|.
+        const maxAbs = (v: Float64Array) => new Float64Array(v.length).fill(v.reduce((m, y) => Math.max(m, Math.abs(y)), 0));
+        return worstOf(
+          compare('loss', await fw.loss.read(), [want.loss], { rtol: RTOL }, [lossScale]),
+          compare('dA', await g.dA.read(), wantG.dA, { rtol: RTOL }, maxAbs(wantG.dA)),
+          compare('dC', await g.dC.read(), wantG.dC, { rtol: RTOL }, maxAbs(wantG.dC)),
+        );
+      } finally {
+        fw.release();
+      }
+    },
+  },
+];
