@@ -58,51 +58,6 @@ interface Case {
   gradScale: number;
 }
 
-/** The float32 error scales of the header, from the float64 reference. */
-function scales(x: Case, f: ref.ContrastiveRef) {
-  const { B, k, E, a, c, temperature: t, symmetric } = x;
-  const M = B * (1 + k);
-  const gf = Math.abs(x.gradScale) * (symmetric ? 0.5 : 1) / (B * t), gr = symmetric ? gf : 0;
-  const maxRow = new Float64Array(B), maxCol = new Float64Array(B);
-  for (let i = 0; i < B; i++) {
-    for (let j = 0; j < M; j++) {
-      const m = f.magnitude[i * M + j];
-      maxRow[i] = Math.max(maxRow[i], m);
-      if (j < B && Number.isFinite(f.logits[i * M + j])) maxCol[j] = Math.max(maxCol[j], m);
-    }
-  }
-  const lineF = Float64Array.from(f.lossF, (l, i) => 1 + Math.abs(l) + 2 * maxRow[i]);
-  const lineR = Float64Array.from(f.lossR, (l, j) => 1 + Math.abs(l) + 2 * maxCol[j]);
-  const lseF = Float64Array.from(f.lseF, (l, i) => 1 + Math.abs(l) + 2 * maxRow[i]);
-  const lseR = Float64Array.from(f.lseR, (l, j) => 1 + Math.abs(l) + 2 * maxCol[j]);
-  const mean = (v: Float64Array) => v.reduce((s, y) => s + y, 0) / B;
-  const loss = symmetric ? (mean(lineF) + mean(lineR)) / 2 : mean(lineF);
-  const dsim = new Float64Array(B * M);
-  for (let i = 0; i < B; i++) {
-    for (let j = 0; j < M; j++) {
-      const s = f.logits[i * M + j];
-      if (!Number.isFinite(s)) continue; // masked: exactly 0, the scale stays 0
-      const eye = i === j ? 1 : 0;
-      let v = gf * (Math.exp(s - f.lseF[i]) * (1 + Math.abs(s) + Math.abs(f.lseF[i]) + 2 * maxRow[i]) + eye);
-      if (symmetric && j < B) v += gr * (Math.exp(s - f.lseR[j]) * (1 + Math.abs(s) + Math.abs(f.lseR[j]) + 2 * maxCol[j]) + eye);
-      dsim[i * M + j] = v;
-    }
-  }
-  const dA = new Float64Array(B * E), dC = new Float64Array(M * E);
-  for (let i = 0; i < B; i++) {
-    for (let j = 0; j < M; j++) {
-      const d = dsim[i * M + j];
-      for (let e = 0; e < E; e++) {
-        dA[i * E + e] += d * Math.abs(c[j * E + e]);
-        dC[j * E + e] += d * Math.abs(a[i * E + e]);
-      }
-    }
-  }
-  const lines = symmetric ? [...lineF, ...lineR] : [...lineF];
-  const lses = symmetric ? [...lseF, ...lseR] : [...lseF];
-  return { lines, lses, loss, dsim, dA, dC };
-}
-
 async function checkCase(g: Gpu, x: Case): Promise<void> {
   const { B, k, E, a, c, temperature, symmetric, labels, gradScale } = x;
   const M = B * (1 + k);
@@ -119,7 +74,7 @@ async function checkCase(g: Gpu, x: Case): Promise<void> {
   const opts = { temperature, symmetric, labels };
   const want = ref.contrastive(a, c, B, M, E, opts);
   const wantBw = ref.contrastiveBackward(a, c, B, M, E, opts, gradScale);
-  const sc = scales(x, want);
+  const sc = ref.contrastiveErrorScales(x, want);
   const what = `B=${B} k=${k} E=${E} t=${temperature}${symmetric ? ' symmetric' : ''}${labels ? ' masked' : ''}`;
   expectClose(`logits ${what}`, await fw.logits.read(), want.scores, { rtol: RTOL }, want.magnitude);
   expectClose(`lse ${what}`, await fw.lse.read(), [...want.lseF, ...want.lseR], { rtol: RTOL }, sc.lses);

@@ -51,51 +51,10 @@ function makeCase(symmetric: boolean, masked: boolean, seed: number): Case {
   return { a: unitRows(B, seed), c: unitRows(M, seed + 1), symmetric, labels: masked ? labels(seed + 2) : null };
 }
 
-/**
- * Per-element float32 error scales (test/contrastive.test.ts): with
- * mag = sum_e |a c| / t and mx the line's largest mag,
- *   lse, loss  1 + |value| + 2 mx;  mean: the mean of the lines' scales
- *   dsim       |g| (p (1 + |S| + |lse| + 2 mx) + [i == j]) per direction
- *   dA, dC     dsim's scale carried through the matmuls by |c|, |a|.
- */
+/** The tests' error scales (reference/contrastive.ts) for this case. */
 function errorScales(x: Case, f: ref.ContrastiveRef) {
-  const { a, c, symmetric } = x;
-  const gf = Math.abs(gradScale) * (symmetric ? 0.5 : 1) / (B * temperature), gr = symmetric ? gf : 0;
-  const maxRow = new Float64Array(B), maxCol = new Float64Array(B);
-  for (let i = 0; i < B; i++) {
-    for (let j = 0; j < M; j++) {
-      const m = f.magnitude[i * M + j];
-      maxRow[i] = Math.max(maxRow[i], m);
-      if (j < B && Number.isFinite(f.logits[i * M + j])) maxCol[j] = Math.max(maxCol[j], m);
-    }
-  }
-  const lossF = Float64Array.from(f.lossF, (l, i) => 1 + Math.abs(l) + 2 * maxRow[i]);
-  const lossR = Float64Array.from(f.lossR, (l, j) => 1 + Math.abs(l) + 2 * maxCol[j]);
-  const lseF = Float64Array.from(f.lseF, (l, i) => 1 + Math.abs(l) + 2 * maxRow[i]);
-  const lseR = Float64Array.from(f.lseR, (l, j) => 1 + Math.abs(l) + 2 * maxCol[j]);
-  const mean = (v: Float64Array) => v.reduce((sum, y) => sum + y, 0) / B;
-  const loss = symmetric ? (mean(lossF) + mean(lossR)) / 2 : mean(lossF);
-  const dsim = new Float64Array(B * M);
-  for (let i = 0; i < B; i++) {
-    for (let j = 0; j < M; j++) {
-      const sc = f.logits[i * M + j];
-      if (!Number.isFinite(sc)) continue; // masked: exactly 0
-      const eye = i === j ? 1 : 0;
-      let v = gf * (Math.exp(sc - f.lseF[i]) * (1 + Math.abs(sc) + Math.abs(f.lseF[i]) + 2 * maxRow[i]) + eye);
-      if (symmetric && j < B) v += gr * (Math.exp(sc - f.lseR[j]) * (1 + Math.abs(sc) + Math.abs(f.lseR[j]) + 2 * maxCol[j]) + eye);
-      dsim[i * M + j] = v;
-    }
-  }
-  const dA = new Float64Array(B * E), dC = new Float64Array(M * E);
-  for (let i = 0; i < B; i++) {
-    for (let j = 0; j < M; j++) {
-      for (let e = 0; e < E; e++) {
-        dA[i * E + e] += dsim[i * M + j] * Math.abs(c[j * E + e]);
-        dC[j * E + e] += dsim[i * M + j] * Math.abs(a[i * E + e]);
-      }
-    }
-  }
-  return { lse: [...lseF, ...lseR], losses: [...lossF, ...lossR], loss, dsim, dA, dC };
+  const sc = ref.contrastiveErrorScales({ B, k, E, a: x.a, c: x.c, temperature, symmetric: x.symmetric, gradScale }, f);
+  return { lse: sc.lses, losses: sc.lines, loss: sc.loss, dsim: sc.dsim, dA: sc.dA, dC: sc.dC };
 }
 
 async function forward(s: Scope, x: Case) {
