@@ -19,7 +19,7 @@
 import type { EmbedOptions } from '../embed/embedder.ts';
 import { clusteringFromEmbeddings } from './cluster.ts';
 import { EvalInputError } from './matrix.ts';
-import { retrievalFromEmbeddings, stsFromEmbeddings } from './metrics.ts';
+import { retrievalFromEmbeddings, stsFromEmbeddings, type RetrievalResult } from './metrics.ts';
 import { probeAccuracy } from './probe.ts';
 import type { EvalSuite } from './suite.ts';
 
@@ -42,20 +42,8 @@ export interface EvalRunOptions {
 
 export const DEFAULT_KMEANS_RESTARTS = 3;
 
-export interface RetrievalScores {
-  ndcgAt10: number;
-  recallAt1: number;
-  recallAt5: number;
-  recallAt10: number;
-  accuracyAt1: number;
-  accuracyAt5: number;
-  accuracyAt10: number;
-  mrrAt10: number;
-  mapAt100: number;
-  /** Queries with a relevant document (the means are over these) and without. */
-  evaluated: number;
-  skipped: number;
-}
+/** The retrieval means and query counts (metrics.ts's result without the per-query rows). */
+export type RetrievalScores = Omit<RetrievalResult, 'perQuery'>;
 
 export interface StsScores {
   spearman: number;
