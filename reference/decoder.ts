@@ -53,6 +53,43 @@ export interface DecoderInput {
   mask: Arr;
   /** [B, T] rotary positions. */
   pos: Arr;
+  /** Image token embeddings placed over the embedding lookup (LLaVA style); see ImageSlots. */
+  images?: ReferenceImages;
+}
+
+/**
+ * Where images sit in a sequence: image i's P token embeddings replace rows
+ * at[i] .. at[i] + P - 1 of the flattened [B*T] sequence (the rows of its
+ * placeholder tokens), inside one sequence, never overlapping. Those rows'
+ * ids are ignored; their gradient goes to the image embeddings, not to the
+ * embedding table.
+ */
+export interface ImageSlots {
+  /** Image tokens per image. */
+  P: number;
+  /** First row (b * T + t) of each image. */
+  at: readonly number[];
+}
+
+export interface ReferenceImages extends ImageSlots {
+  /** [nImages, P, C] */
+  embeds: Arr;
+}
+
+/** Validates image slots against a [B, T] batch; the message names the image. */
+export function checkImageSlots(where: string, B: number, T: number, slots: ImageSlots): void {
+  const { P, at } = slots;
+  if (!Number.isInteger(P) || P < 1) throw new DecoderReferenceError(`${where}: images.P = ${P} must be a positive integer`);
+  const taken = new Set<number>();
+  at.forEach((row, i) => {
+    if (!Number.isInteger(row) || row < 0 || row + P > B * T || (row % T) + P > T) {
+      throw new DecoderReferenceError(`${where}: image ${i} at row ${row} (P ${P}) must lie inside one sequence of T ${T} in [0, ${B * T})`);
+    }
+    for (let r = row; r < row + P; r++) {
+      if (taken.has(r)) throw new DecoderReferenceError(`${where}: image ${i} overlaps an earlier image at row ${r}`);
+      taken.add(r);
+    }
+  });
 }
 
 export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -362,6 +399,14 @@ function forward(cfg: DecoderConfig, weight: (name: string) => Arr, input: Decod
 
   const embed = P.need('model.embed_tokens.weight', [V, C]);
   let x = embedding(embed, input.ids, C); // [N, C]
+  if (input.images) {
+    const { P, at, embeds } = input.images;
+    checkImageSlots('reference decoder', input.B, input.T, input.images);
+    if (embeds.length !== at.length * P * C) throw new DecoderReferenceError(`reference decoder: images.embeds has ${embeds.length} values, expected ${at.length} x ${P} x ${C}`);
+    at.forEach((row, i) => {
+      for (let j = 0; j < P * C; j++) x[row * C + j] = embeds[i * P * C + j];
+    });
+  }
   const hidden: Float64Array[] = [x];
   const caches: LayerCache[] = [];
   for (let l = 0; l < cfg.layers; l++) {
@@ -413,7 +458,7 @@ export function decoderBackward(
   input: DecoderInput,
   targets: Arr,
   lora?: ReferenceLora,
-): { loss: number; grads: Map<string, Float64Array> } {
+): { loss: number; grads: Map<string, Float64Array>; dImages?: Float64Array } {
   const f = forward(cfg, weight, input, lora);
   const { N } = f.S;
   const { hidden: C, vocab: V, rmsNormEps: eps } = cfg;
@@ -431,6 +476,19 @@ export function decoderBackward(
   let dx = norm.dx; // [N, C], gradient of the residual stream
   for (let l = cfg.layers - 1; l >= 0; l--) dx = layerBackward(cfg, l, input, f.S, f.caches[l], dx, grads, adapters);
 
+  // Image rows: their gradient goes to the image embeddings, and not to the table.
+  let dImages: Float64Array | undefined;
+  if (input.images) {
+    const { P, at } = input.images;
+    dImages = new Float64Array(at.length * P * C);
+    at.forEach((row, i) => {
+      for (let j = 0; j < P * C; j++) {
+        dImages![i * P * C + j] = dx[row * C + j];
+        dx[row * C + j] = 0;
+      }
+    });
+  }
+
   if (!adapters) {
     // The embedding is read at ids; when tied it is also the head, whose gradient seeds the table's.
     grads.set('model.embed_tokens.weight', embeddingBackward(dx, input.ids, V, C, cfg.tiedEmbeddings ? dhead : undefined));
@@ -444,5 +502,5 @@ export function decoderBackward(
     if (g) ordered.set(name, g);
   }
   if (ordered.size !== grads.size) throw new DecoderReferenceError('reference decoder: internal error, a gradient has no forward tensor');
-  return { loss, grads: ordered };
+  return { loss, grads: ordered, dImages };
 }

@@ -91,9 +91,11 @@ function normBackward(gpu: Gpu, x: Tensor, w: Tensor, rstd: Tensor, dy: Tensor, 
 /**
  * Backward from dFinal = dloss/dfinal [B, T, C] (the LM head's or the pooling's
  * gradient) to every weight in `grads`. Frees the activations as it goes, so
- * `acts` is spent afterwards; dFinal is left to the caller.
+ * `acts` is spent afterwards; dFinal is left to the caller. With images in the
+ * input, returns their embeddings' gradient dImages [nImages, P, C] (the
+ * caller releases it); their rows add nothing to the embedding table.
  */
-export function decoderBackward(gpu: Gpu, model: Decoder, acts: TrainActivations, dFinal: Tensor, grads: GradMap): void {
+export function decoderBackward(gpu: Gpu, model: Decoder, acts: TrainActivations, dFinal: Tensor, grads: GradMap): { dImages: Tensor | null } {
   const { config: cfg, weights: w } = model;
   const { B, T } = acts.input;
   const N = B * T;
@@ -142,6 +144,20 @@ export function decoderBackward(gpu: Gpu, model: Decoder, acts: TrainActivations
   }
   acts.layers = [];
 
+  // image rows: their gradient goes to the image embeddings, then is cleared
+  let dImages: Tensor | null = null;
+  const im = acts.input.images;
+  if (im) {
+    const n = im.P * C;
+    dImages = gpu.empty([im.at.length, im.P, C], 'f32', 'decoder.dImages');
+    const zeros = gpu.zeros([n], 'f32', 'decoder.zeroRows');
+    im.at.forEach((row, i) => {
+      gpu.copy(dx, dImages!, n, row * C, i * n);
+      gpu.copy(zeros, dx, n, 0, row * C);
+    });
+    zeros.release();
+  }
+
   // embedding lookup: dembed[id] += dx[token]
   const dEmbed = grads.get(w.embed);
   if (dEmbed) {
@@ -150,4 +166,5 @@ export function decoderBackward(gpu: Gpu, model: Decoder, acts: TrainActivations
     groups.release();
   }
   dx.release();
+  return { dImages };
 }

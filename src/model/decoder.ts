@@ -9,6 +9,7 @@ import { rng } from '../doctor/compare.ts';
 import { writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
 import { SINGLE_FILE, WeightFolder } from '../io/weights.ts';
 import { parseConfig, toHfConfig, type DecoderConfig } from './config.ts';
+import type { ImageSlots } from '../../reference/decoder.ts';
 
 export interface LayerWeights {
   inputNorm: Tensor; // [C]
@@ -48,6 +49,19 @@ export interface DecoderInput {
   ids: Tensor<'i32'>; // [B, T]
   mask: Tensor<'i32'>; // [B, T], nonzero = real token
   pos: Tensor<'i32'>; // [B, T]
+  /** Image token embeddings that replace the lookup at their placeholder rows (LLaVA style). */
+  images?: DecoderImages;
+}
+
+/**
+ * Image i's P token embeddings (e.g. the vision projector's output) replace
+ * rows at[i] .. at[i] + P - 1 of the flattened [B*T] input embeddings; the
+ * ids there are placeholders. The backward returns their gradient and keeps
+ * it out of the embedding table's. The rules are reference/decoder.ts's
+ * ImageSlots (inside one sequence, no overlap).
+ */
+export interface DecoderImages extends ImageSlots {
+  embeds: Tensor; // [nImages, P, C]
 }
 
 /**

@@ -34,6 +34,7 @@ import { rmsnorm } from '../ops/rmsnorm.ts';
 import { rope } from '../ops/rope.ts';
 import type { Decoder, DecoderInput, LayerWeights } from './decoder.ts';
 import { LORA_TARGETS, type DecoderLora, type LoraModule, type LoraTarget } from './lora.ts';
+import { checkImageSlots } from '../../reference/decoder.ts';
 
 export interface TrainInput extends DecoderInput {
   /** The ids of `ids` on the CPU (the embedding's backward groups them there). */
@@ -180,6 +181,24 @@ function checkInput(op: string, model: Decoder, input: DecoderInput, lora?: Deco
   if (lora) check(lora.layers.length === model.config.layers, op, () => `the adapter has ${lora.layers.length} layers, the model ${model.config.layers}`);
 }
 
+/**
+ * x [B, T, C] = embed[ids], with each image's P embeddings copied over its
+ * placeholder rows (input.images).
+ */
+function embedInput(gpu: Gpu, model: Decoder, input: DecoderInput): Tensor {
+  const { B, T } = input;
+  const C = model.config.hidden;
+  const x = embedding(gpu, model.weights.embed, input.ids).reshape([B, T, C]);
+  const im = input.images;
+  if (im) {
+    checkImageSlots('decoder input', B, T, im);
+    check(im.embeds.dtype === 'f32' && im.embeds.size === im.at.length * im.P * C, 'decoder input',
+      () => `images.embeds ${im.embeds.describe()} must be f32 [${im.at.length}, ${im.P}, ${C}]`);
+    im.at.forEach((row, i) => gpu.copy(im.embeds, x, im.P * C, i * im.P * C, row * C));
+  }
+  return x;
+}
+
 function ctx(gpu: Gpu, model: Decoder, l: number, opts: ForwardOptions): LayerCtx {
   return { gpu, L: model.weights.layers[l], mods: opts.lora?.layers[l] ?? {}, lora: opts.lora, layer: l, seed: opts.dropoutSeed };
 }
@@ -194,7 +213,7 @@ export function decoderForward(gpu: Gpu, model: Decoder, input: DecoderInput, op
   const { hidden: C, rmsNormEps: eps } = model.config;
   const hidden: Tensor[] = [];
   const inference = { ...opts, dropoutSeed: undefined };
-  let x = embedding(gpu, model.weights.embed, input.ids).reshape([B, T, C]);
+  let x = embedInput(gpu, model, input);
   if (opts.hiddenStates) hidden.push(x);
   for (let l = 0; l < model.config.layers; l++) {
     const { x2, acts } = layerForward(ctx(gpu, model, l, inference), x, input, model);
@@ -225,8 +244,8 @@ export function decoderTrainForward(gpu: Gpu, model: Decoder, input: TrainInput,
   checkInput('decoderTrainForward', model, input, opts.lora);
   const { B, T } = input;
   check(input.idsData.length === B * T, 'decoderTrainForward', () => `idsData has ${input.idsData.length} ids, expected B*T = ${B * T}`);
-  const { hidden: C, rmsNormEps: eps } = model.config;
-  let x = embedding(gpu, model.weights.embed, input.ids).reshape([B, T, C]);
+  const { rmsNormEps: eps } = model.config;
+  let x = embedInput(gpu, model, input);
   const layers: LayerActs[] = [];
   for (let l = 0; l < model.config.layers; l++) {
     const { x2, acts } = layerForward(ctx(gpu, model, l, opts), x, input, model);
