@@ -3,12 +3,11 @@
 // forward), backward.ts (the explicit backward). Shapes: C hidden, H / Hkv
 // heads, D head dim, F MLP width, V vocab; a Linear weight is [out, in].
 import type { Gpu } from '../gpu/gpu.ts';
-import { fmtShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { rng } from '../doctor/compare.ts';
 import { writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
 import { SINGLE_FILE, WeightFolder } from '../io/weights.ts';
 import { parseConfig, toHfConfig, type DecoderConfig } from './config.ts';
+import { checkStoredShape, freshValues, releaseTable, tableTensors, uploadTable, type TableSpec } from './weight-table.ts';
 import type { ImageSlots } from '../../reference/decoder.ts';
 
 export interface LayerWeights {
@@ -69,14 +68,7 @@ export interface DecoderImages extends ImageSlots {
  * DecoderWeights. Load, save, random init and the trainer's parameter list
  * all walk this one table, so the names cannot drift apart.
  */
-export interface WeightSpec {
-  name: string;
-  shape: number[];
-  /** 'norm' weights start at 1, 'bias' at 0, 'matrix' (linears, embedding) random. */
-  kind: 'matrix' | 'norm' | 'bias';
-  get(w: DecoderWeights): Tensor;
-  set(w: DecoderWeights, t: Tensor): void;
-}
+export type WeightSpec = TableSpec<DecoderWeights>;
 
 type LayerKey = keyof LayerWeights;
 
@@ -125,17 +117,7 @@ export function weightSpecs(cfg: DecoderConfig): WeightSpec[] {
  */
 export async function decoderFromData(gpu: Gpu, config: DecoderConfig, data: (spec: WeightSpec) => Promise<ArrayLike<number>>): Promise<Decoder> {
   const weights = { layers: Array.from({ length: config.layers }, () => ({}) as LayerWeights) } as unknown as DecoderWeights;
-  const loaded: Tensor[] = [];
-  try {
-    for (const spec of weightSpecs(config)) {
-      const t = gpu.tensor(await data(spec), spec.shape, 'f32', spec.name);
-      loaded.push(t);
-      spec.set(weights, t);
-    }
-  } catch (err) {
-    for (const t of loaded) t.release();
-    throw err;
-  }
+  await uploadTable(gpu, weightSpecs(config), weights, data);
   if (config.tiedEmbeddings) weights.lmHead = weights.embed;
   return { config, weights };
 }
@@ -155,10 +137,7 @@ export async function loadDecoder(gpu: Gpu, dir: string): Promise<Decoder> {
   const folder = await WeightFolder.open(dir);
   try {
     return await decoderFromData(gpu, config, async ({ name, shape }) => {
-      const e = folder.entry(name);
-      if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
-        throw new Error(`${dir}: tensor "${name}" has shape ${fmtShape(e.shape)}, expected ${fmtShape(shape)} from config.json`);
-      }
+      checkStoredShape(dir, name, folder.entry(name), shape, 'config.json');
       return folder.float32(name);
     });
   } finally {
@@ -172,22 +151,7 @@ export async function loadDecoder(gpu: Gpu, dir: string): Promise<Decoder> {
  * Seeded: the same seed gives the same weights.
  */
 export async function randomDecoder(gpu: Gpu, config: DecoderConfig, seed: number, std = 0.02): Promise<Decoder> {
-  const normal = gaussian(seed);
-  return decoderFromData(gpu, config, async ({ shape, kind }) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (kind === 'norm') return new Float32Array(n).fill(1);
-    if (kind === 'bias') return new Float32Array(n);
-    return Float32Array.from({ length: n }, () => normal() * std);
-  });
-}
-
-/** Standard normal draws (Box-Muller over the seeded uniform generator). */
-function gaussian(seed: number): () => number {
-  const u = rng(seed);
-  return () => {
-    const a = Math.max(u(), 2 ** -32);
-    return Math.sqrt(-2 * Math.log(a)) * Math.cos(2 * Math.PI * u());
-  };
+  return decoderFromData(gpu, config, freshValues(seed, std));
 }
 
 /**
@@ -198,10 +162,7 @@ export async function saveDecoder(gpu: Gpu, model: Decoder, dir: string, opts: {
   const { mkdir } = await import('node:fs/promises');
   const { join } = await import('node:path');
   await mkdir(dir, { recursive: true });
-  const tensors = [];
-  for (const spec of weightSpecs(model.config)) {
-    tensors.push({ name: spec.name, shape: spec.shape, dtype: opts.dtype ?? 'F32', data: await gpu.read(spec.get(model.weights)) });
-  }
+  const tensors = await tableTensors(gpu, weightSpecs(model.config), model.weights, opts.dtype);
   await writeSafetensors(join(dir, SINGLE_FILE), tensors, { format: 'pt', ...opts.metadata });
   await writeFileAtomic(join(dir, 'config.json'), new TextEncoder().encode(JSON.stringify(toHfConfig(model.config), null, 2) + '\n'));
 }
@@ -210,5 +171,5 @@ export { decoderForward, type ForwardOptions } from './forward.ts';
 
 /** Releases every weight tensor of the model. */
 export function releaseDecoder(model: Decoder): void {
-  for (const spec of weightSpecs(model.config)) spec.get(model.weights).release();
+  releaseTable(weightSpecs(model.config), model.weights);
 }

@@ -40,7 +40,7 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { fmtShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { rng } from '../doctor/compare.ts';
+import { freshValues, releaseTable, tableTensors, uploadTable, type TableSpec } from './weight-table.ts';
 import { SafetensorsFile, writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
 import { ConfigError } from './config.ts';
 
@@ -193,14 +193,8 @@ export interface VisionModel {
  * it lives in VisionWeights. Load, save, random init and the tests walk this
  * one table.
  */
-export interface VisionWeightSpec {
-  name: string;
-  shape: number[];
-  /** 'norm' weights start at 1, 'bias' at 0, 'matrix' (linears, positions) random. */
-  kind: 'matrix' | 'norm' | 'bias';
+export interface VisionWeightSpec extends TableSpec<VisionWeights> {
   part: 'encoder' | 'projector';
-  get(w: VisionWeights): Tensor;
-  set(w: VisionWeights, t: Tensor): void;
 }
 
 type BlockKey = keyof VisionBlockWeights;
@@ -248,17 +242,7 @@ export function visionWeightSpecs(cfg: VisionConfig): VisionWeightSpec[] {
 export async function visionFromData(gpu: Gpu, config: VisionConfig, data: (spec: VisionWeightSpec) => Promise<ArrayLike<number>>): Promise<VisionModel> {
   checkVisionConfig(config);
   const weights = { blocks: Array.from({ length: config.layers }, () => ({}) as VisionBlockWeights) } as unknown as VisionWeights;
-  const loaded: Tensor[] = [];
-  try {
-    for (const spec of visionWeightSpecs(config)) {
-      const t = gpu.tensor(await data(spec), spec.shape, 'f32', spec.name);
-      loaded.push(t);
-      spec.set(weights, t);
-    }
-  } catch (err) {
-    for (const t of loaded) t.release();
-    throw err;
-  }
+  await uploadTable(gpu, visionWeightSpecs(config), weights, data);
   return { config, weights };
 }
 
@@ -267,22 +251,7 @@ export async function visionFromData(gpu: Gpu, config: VisionConfig, data: (spec
  * Seeded: the same seed gives the same weights.
  */
 export async function randomVision(gpu: Gpu, config: VisionConfig, seed: number, std = 0.02): Promise<VisionModel> {
-  const normal = gaussian(seed);
-  return visionFromData(gpu, config, async ({ shape, kind }) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (kind === 'norm') return new Float32Array(n).fill(1);
-    if (kind === 'bias') return new Float32Array(n);
-    return Float32Array.from({ length: n }, () => normal() * std);
-  });
-}
-
-/** Standard normal draws (Box-Muller over the seeded uniform generator). */
-function gaussian(seed: number): () => number {
-  const u = rng(seed);
-  return () => {
-    const a = Math.max(u(), 2 ** -32);
-    return Math.sqrt(-2 * Math.log(a)) * Math.cos(2 * Math.PI * u());
-  };
+  return visionFromData(gpu, config, freshValues(seed, std));
 }
 
 /** Writes vision_model.safetensors (F32 unless asked) and vision_config.json into dir, each atomically. */
@@ -290,10 +259,7 @@ export async function saveVision(gpu: Gpu, model: VisionModel, dir: string, opts
   const { mkdir } = await import('node:fs/promises');
   const { join } = await import('node:path');
   await mkdir(dir, { recursive: true });
-  const tensors = [];
-  for (const spec of visionWeightSpecs(model.config)) {
-    tensors.push({ name: spec.name, shape: spec.shape, dtype: opts.dtype ?? 'F32', data: await gpu.read(spec.get(model.weights)) });
-  }
+  const tensors = await tableTensors(gpu, visionWeightSpecs(model.config), model.weights, opts.dtype);
   await writeSafetensors(join(dir, VISION_WEIGHTS_FILE), tensors, { format: 'pt', ...opts.metadata });
   await writeFileAtomic(join(dir, VISION_CONFIG_FILE), new TextEncoder().encode(JSON.stringify(toVisionJson(model.config), null, 2) + '\n'));
 }
@@ -326,7 +292,7 @@ export async function loadVision(gpu: Gpu, dir: string): Promise<VisionModel> {
 
 /** Releases every weight tensor of the model. */
 export function releaseVision(model: VisionModel): void {
-  for (const spec of visionWeightSpecs(model.config)) spec.get(model.weights).release();
+  releaseTable(visionWeightSpecs(model.config), model.weights);
 }
 
 export { patchify, patchRowIds, visionForward, visionTrainForward, type VisionActivations } from './vision-forward.ts';
