@@ -22,17 +22,12 @@ import { loraScale } from '../src/ops/lora.ts';
 import type { DecoderLora, LoraModule } from '../src/model/lora.ts';
 import { countTargets, lmHeadLoss } from '../src/train/lm-loss.ts';
 import { fullParams, gradMap, loraParams, releaseParams, type TrainParam } from '../src/train/optimizer.ts';
-import { expectClose, useGpu } from './helpers.ts';
+import { expectClose, maxAbs, useGpu } from './helpers.ts';
 import { B, LLAMA, QWEN2, T, lookup, makeBatch, makeLora, makeWeights } from './tiny-decoder.ts';
 
 const gpu = useGpu();
 const RTOL = 1e-4;
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 async function gpuModel(g: Gpu, cfg: DecoderConfig, W: Map<string, Float64Array>): Promise<Decoder> {
   return decoderFromData(g, cfg, async ({ name }) => Float32Array.from(lookup(W)(name)));

@@ -11,15 +11,13 @@ import { decoderFromData, releaseDecoder } from '../src/model/decoder.ts';
 import { decoderTrainForward } from '../src/model/forward.ts';
 import { countTargets, lmHeadLoss } from '../src/train/lm-loss.ts';
 import { fullParams, gradMap, releaseParams } from '../src/train/optimizer.ts';
-import { expectClose, randomData, useGpu } from './helpers.ts';
+import { expectClose, maxAbs, randomData, useGpu } from './helpers.ts';
 import { B, LLAMA, QWEN2, T, lookup, makeBatch, makeWeights } from './tiny-decoder.ts';
 
 const gpu = useGpu();
 const P = 2;
 // row 0: image at t = 1..2; row 1 (2 padding tokens on the left): image at t = 2..3
 const AT = [1, T + 2];
-
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 describe('decoder with image embeddings in its input', () => {
   for (const [name, cfg] of [['llama', LLAMA], ['qwen2', QWEN2]] as const) {

@@ -18,29 +18,13 @@ import { dropoutMask, loraScale, type DropoutSpec } from '../reference/lora.ts';
 import type { DecoderConfig } from '../src/model/config.ts';
 import { weightSpecs } from '../src/model/decoder.ts';
 import { B, LLAMA, PAD, QWEN2, T, lookup, makeBatch, makeLora, makeWeights } from './tiny-decoder.ts';
-import { randomData, rng } from './helpers.ts';
+import { maxAbs, randomData, rng, sampleIndices } from './helpers.ts';
 
 const STEP = 1e-6;
 const RTOL = 1e-6;
 const ATOL = 1e-9;
-/** Tensors up to this many entries are checked entry by entry; larger ones on a random sample. */
-const FULL_UP_TO = 100;
-const SAMPLE = 40;
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
-/** Indices to check: all of a small tensor, else a seeded sample that includes the first and last. */
-function indices(n: number, seed: number): number[] {
-  if (n <= FULL_UP_TO) return Array.from({ length: n }, (_, i) => i);
-  const r = rng(seed);
-  const set = new Set([0, n - 1]);
-  while (set.size < SAMPLE) set.add(Math.floor(r() * n));
-  return [...set].sort((a, b) => a - b);
-}
 
 /**
  * Compares grads to central differences of loss() in every tensor of `params`
@@ -54,7 +38,7 @@ function checkAgainstDifferences(params: Map<string, Float64Array>, grads: Map<s
     expect(grad.length, `${name}: gradient length`).toBe(p.length);
     const scale = maxAbs(grad);
     expect(scale, `${name}: the gradient is not zero (the tensor reaches the loss)`).toBeGreaterThan(1e-5);
-    for (const i of indices(p.length, seed + name.length)) {
+    for (const i of sampleIndices(p.length, seed + name.length)) {
       const saved = p[i];
       p[i] = saved + STEP;
       const up = loss();

@@ -18,6 +18,7 @@ export function useGpu(): () => Promise<Gpu> {
 
 // The seeded generators are the ones `lco doctor` ships with.
 export { rng, randomData, randomInts } from '../src/doctor/compare.ts';
+import { rng as rngFor } from '../src/doctor/compare.ts';
 
 /** An output tensor whose every element is NaN, so a missed write shows up. */
 export function poisoned<D extends DType = 'f32'>(gpu: Gpu, shape: readonly number[], dtype: D = 'f32' as D, label = 'poisoned'): Tensor<D> {
@@ -89,4 +90,24 @@ export function runLco(args: string[], timeout = 180_000): Promise<{ code: numbe
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** max |a[i]| (0 for an empty array). */
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+/**
+ * Indices to check by central differences: every index of a tensor of up to
+ * `fullUpTo` entries, else a seeded sample of `sample` that includes the
+ * first and the last.
+ */
+export function sampleIndices(n: number, seed: number, fullUpTo = 100, sample = 40): number[] {
+  if (n <= fullUpTo) return Array.from({ length: n }, (_, i) => i);
+  const r = rngFor(seed);
+  const set = new Set([0, n - 1]);
+  while (set.size < sample) set.add(Math.floor(r() * n));
+  return [...set].sort((a, b) => a - b);
 }

@@ -12,31 +12,16 @@
 import { describe, expect, it } from 'vitest';
 import { VisionReferenceError, patchify, visionBackward, visionForward } from '../reference/vision.ts';
 import { visionWeightSpecs } from '../src/model/vision.ts';
-import { randomData, rng } from './helpers.ts';
+import { maxAbs, randomData, rng, sampleIndices } from './helpers.ts';
 import { lookup } from './tiny-decoder.ts';
 import { TINY, WIDE, makePixels, makeVisionWeights } from './tiny-vision.ts';
 
 const STEP = 1e-6;
 const RTOL = 1e-6;
 const ATOL = 1e-9;
-/** Tensors up to this many entries are checked entry by entry; larger ones on a random sample. */
-const FULL_UP_TO = 100;
-const SAMPLE = 40;
 const B = 2;
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
-function indices(n: number, seed: number): number[] {
-  if (n <= FULL_UP_TO) return Array.from({ length: n }, (_, i) => i);
-  const r = rng(seed);
-  const set = new Set([0, n - 1]);
-  while (set.size < SAMPLE) set.add(Math.floor(r() * n));
-  return [...set].sort((a, b) => a - b);
-}
 
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let s = 0;
@@ -63,7 +48,7 @@ describe('reference vision backward vs central differences of sum(y * R)', () =>
         expect(grad.length, `${name}: gradient length`).toBe(p.length);
         const scale = maxAbs(grad);
         expect(scale, `${name}: the gradient is not zero (the tensor reaches the loss)`).toBeGreaterThan(1e-5);
-        for (const i of indices(p.length, 1 + ci + name.length)) {
+        for (const i of sampleIndices(p.length, 1 + ci + name.length)) {
           const saved = p[i];
           p[i] = saved + STEP;
           const up = loss();

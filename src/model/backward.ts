@@ -79,7 +79,7 @@ function linearBackward(c: LayerCtx, t: LoraTarget, s: LinearSaved | undefined, 
 }
 
 /** rmsnorm's dx, adding dweight into grads when the weight is trainable. */
-function normBackward(gpu: Gpu, x: Tensor, w: Tensor, rstd: Tensor, dy: Tensor, grads: GradMap): Tensor {
+export function normBackward(gpu: Gpu, x: Tensor, w: Tensor, rstd: Tensor, dy: Tensor, grads: GradMap): Tensor {
   const dw = grads.get(w);
   if (!dw) return rmsnormBackwardDx(gpu, x, w, rstd, dy);
   const r = rmsnormBackward(gpu, x, w, rstd, dy);

@@ -24,8 +24,7 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { attentionBackward } from '../ops/attention.ts';
 import { accumulate, biasGrad, siluBackward, swigluBackward } from '../ops/elementwise.ts';
 import { matmul } from '../ops/matmul.ts';
-import { rmsnormBackward, rmsnormBackwardDx } from '../ops/rmsnorm.ts';
-import type { GradMap } from './backward.ts';
+import { normBackward, type GradMap } from './backward.ts';
 import { releaseBlock, type VisionActivations } from './vision-forward.ts';
 import { visionDims, visionWeightSpecs, type VisionModel } from './vision.ts';
 
@@ -48,16 +47,6 @@ function paramGrads(gpu: Gpu, W: Tensor, b: Tensor | null, x: Tensor, dy: Tensor
 function linearBackward(gpu: Gpu, W: Tensor, x: Tensor, dy: Tensor, grads: GradMap, dxInto?: Tensor): Tensor {
   paramGrads(gpu, W, null, x, dy, grads);
   return matmul(gpu, dy, W, dxInto ? { beta: 1, out: dxInto } : {});
-}
-
-/** rmsnorm's dx, adding dweight into grads when the weight trains. */
-function normBackward(gpu: Gpu, x: Tensor, w: Tensor, rstd: Tensor, dy: Tensor, grads: GradMap): Tensor {
-  const dw = grads.get(w);
-  if (!dw) return rmsnormBackwardDx(gpu, x, w, rstd, dy);
-  const r = rmsnormBackward(gpu, x, w, rstd, dy);
-  accumulate(gpu, dw, r.dweight);
-  r.dweight.release();
-  return r.dx;
 }
 
 /**
