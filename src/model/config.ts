@@ -51,8 +51,11 @@ const DEFAULTS: Record<ModelType, { rmsNormEps: number; ropeTheta: number; maxPo
   qwen2: { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositions: 32768 },
 };
 
-/** Parses config.json text or an already-parsed object. `source` names it in errors. */
-export function parseConfig(input: string | unknown, source = 'config.json'): DecoderConfig {
+/**
+ * A config file's JSON object with the field readers every config here uses;
+ * each error names the file and the field, and says what was expected.
+ */
+export function configFields(input: string | unknown, source: string) {
   let raw: unknown = input;
   if (typeof input === 'string') {
     try {
@@ -75,6 +78,12 @@ export function parseConfig(input: string | unknown, source = 'config.json'): De
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return fail(field, 'a positive number');
     return value;
   };
+  return { c, fail, int, num };
+}
+
+/** Parses config.json text or an already-parsed object. `source` names it in errors. */
+export function parseConfig(input: string | unknown, source = 'config.json'): DecoderConfig {
+  const { c, fail, int, num } = configFields(input, source);
   const bool = (field: string, fallback: boolean): boolean => {
     const v = c[field] ?? fallback;
     if (typeof v !== 'boolean') return fail(field, 'true or false');

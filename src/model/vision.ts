@@ -42,7 +42,7 @@ import { fmtShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { freshValues, releaseTable, tableTensors, uploadTable, type TableSpec } from './weight-table.ts';
 import { SafetensorsFile, writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
-import { ConfigError } from './config.ts';
+import { ConfigError, configFields } from './config.ts';
 
 export const VISION_CONFIG_FILE = 'vision_config.json';
 export const VISION_WEIGHTS_FILE = 'vision_model.safetensors';
@@ -91,24 +91,7 @@ const FIXED = { hidden_act: 'silu', norm: 'rmsnorm', position_embedding: 'learne
 
 /** Parses vision_config.json text or an already-parsed object. `source` names it in errors. */
 export function parseVisionConfig(input: string | unknown, source = VISION_CONFIG_FILE): VisionConfig {
-  let raw: unknown = input;
-  if (typeof input === 'string') {
-    try {
-      raw = JSON.parse(input);
-    } catch (err) {
-      throw new ConfigError(`${source}: not valid JSON (${(err as Error).message})`);
-    }
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${source}: must be a JSON object`);
-  const c = raw as Record<string, unknown>;
-  const fail = (field: string, expected: string): never => {
-    throw new ConfigError(`${source}: "${field}" ${c[field] === undefined ? 'is missing' : `is ${JSON.stringify(c[field])}`}; expected ${expected}`);
-  };
-  const int = (field: string, fallback?: number): number => {
-    const v = c[field] ?? fallback;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) return fail(field, 'a positive integer');
-    return v;
-  };
+  const { c, fail, int } = configFields(input, source);
 
   if (c.model_type !== VISION_MODEL_TYPE) fail('model_type', `"${VISION_MODEL_TYPE}"`);
   for (const [field, value] of Object.entries(FIXED)) {
