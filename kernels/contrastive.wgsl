@@ -66,23 +66,7 @@ struct PrefixParams { rows: u32, cols: u32, width: u32 }
 var<workgroup> red_m: array<f32, WG>;
 var<workgroup> red_s: array<f32, WG>;
 
-// A running max m and sum s of exp(x - m).
-struct MS { m: f32, s: f32 }
-
-// s rescaled to a max m >= a.m; 0 when a has seen nothing.
-fn rescaled(a: MS, m: f32) -> f32 {
-  return select(0.0, a.s * exp(a.m - m), a.s > 0.0);
-}
-
-fn push(a: MS, v: f32) -> MS {
-  if (v > a.m) { return MS(v, rescaled(a, v) + 1.0); }
-  return MS(a.m, a.s + exp(v - a.m));
-}
-
-fn merge(a: MS, b: MS) -> MS {
-  let m = max(a.m, b.m);
-  return MS(m, rescaled(a, m) + rescaled(b, m));
-}
+// #include "lib/online_lse.wgsl"
 
 // ----------------- con_lse: (logits [B, M], label [M]) -> (loss [dirs, B], lse [dirs, B])
 @group(0) @binding(1) var<storage, read> ls_s: array<f32>;

@@ -22,18 +22,7 @@ const WG: u32 = 256u;
 struct Params { rows: u32, cols: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
-var<workgroup> red: array<f32, WG>;
-
-// Sums red[0..WG) into red[0] in a fixed order. Called once per workgroup in
-// uniform control flow, after every invocation has written red[lid].
-fn reduce_sum(lid: u32) -> f32 {
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    workgroupBarrier();
-    if (lid < s) { red[lid] += red[lid + s]; }
-  }
-  workgroupBarrier();
-  return red[0];
-}
+// #include "lib/workgroup_sum.wgsl"
 
 // ---------------------------------------------------------------- forward
 @group(0) @binding(1) var<storage, read> fw_x: array<f32>;

@@ -40,24 +40,7 @@ struct Params { rows: u32, cols: u32, mask_rows: u32 }
 var<workgroup> red_m: array<f32, WG>;
 var<workgroup> red_s: array<f32, WG>;
 
-// A running max m and sum s of exp(v - m).
-struct MS { m: f32, s: f32 }
-
-// s rescaled to a max m >= a.m; 0 when a has seen nothing.
-fn rescaled(a: MS, m: f32) -> f32 {
-  return select(0.0, a.s * exp(a.m - m), a.s > 0.0);
-}
-
-// Adds one unmasked value: one exp per value.
-fn push(a: MS, v: f32) -> MS {
-  if (v > a.m) { return MS(v, rescaled(a, v) + 1.0); }
-  return MS(a.m, a.s + exp(v - a.m));
-}
-
-fn merge(a: MS, b: MS) -> MS {
-  let m = max(a.m, b.m);
-  return MS(m, rescaled(a, m) + rescaled(b, m));
-}
+// #include "lib/online_lse.wgsl"
 
 // Merges every invocation's partial (m, s); all invocations get the row's.
 fn reduce_ms(lid: u32, part: MS) -> MS {

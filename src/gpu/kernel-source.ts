@@ -1,6 +1,12 @@
 // Loads the WGSL text of kernels/<name>.wgsl. Node, Deno and Bun read the file
 // next to the package; a browser fetches it relative to this module (serve the
 // package's kernels/ folder beside src/).
+//
+// WGSL has no include, so the loader has one: a line
+//   // #include "lib/online_lse.wgsl"
+// is replaced by that file's text (relative to kernels/, one level, no nesting).
+// Helpers that several kernel files share (the online log-sum-exp, the
+// workgroup tree sum) live once in kernels/lib/.
 
 const cache = new Map<string, Promise<string>>();
 
@@ -9,19 +15,31 @@ function isFileSystemRuntime(): boolean {
   return Boolean(g.process?.versions?.node || g.Deno || g.Bun);
 }
 
-async function load(name: string): Promise<string> {
-  const url = new URL(`../../kernels/${name}.wgsl`, import.meta.url);
+const INCLUDE = /^\/\/ #include "([\w/.-]+\.wgsl)"[ \t]*$/gm;
+
+async function readText(path: string, what: string): Promise<string> {
+  const url = new URL(`../../kernels/${path}`, import.meta.url);
   if (isFileSystemRuntime()) {
     const { readFile } = await import('node:fs/promises');
     try {
       return await readFile(url, 'utf8');
     } catch (err) {
-      throw new Error(`kernel "${name}": cannot read ${url.pathname}: ${(err as Error).message}`);
+      throw new Error(`${what}: cannot read ${url.pathname}: ${(err as Error).message}`);
     }
   }
   const res = await fetch(url);
-  if (!res.ok) throw new Error(`kernel "${name}": fetching ${url} gave HTTP ${res.status}`);
+  if (!res.ok) throw new Error(`${what}: fetching ${url} gave HTTP ${res.status}`);
   return res.text();
+}
+
+/** kernels/<name>.wgsl with its includes substituted. */
+async function load(name: string): Promise<string> {
+  const text = await readText(`${name}.wgsl`, `kernel "${name}"`);
+  const parts = new Map<string, string>();
+  for (const [, lib] of text.matchAll(INCLUDE)) {
+    if (!parts.has(lib)) parts.set(lib, await readText(lib, `kernel "${name}", #include "${lib}"`));
+  }
+  return text.replace(INCLUDE, (_, lib: string) => parts.get(lib)!);
 }
 
 export function kernelSource(name: string): Promise<string> {
