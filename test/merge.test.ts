@@ -341,6 +341,8 @@ describe('writeMergedModel', () => {
     // PEFT options whose fold is not W + s B A
     await writeFile(join(unknown, 'adapter_config.json'), JSON.stringify({ ...cfg, use_dora: true }));
     await fails([unknown], /use_dora = true is not supported/);
+    // the same reader guards loading an adapter for inference or training
+    await expect(loadLoraAdapter(await gpu(), CFG, unknown)).rejects.toThrow(/use_dora = true is not supported/);
     await fails([dirs.a1, dirs.a2], /2 weights given|1 weight given for 2 adapters/, { weights: [1] });
     await fails([dirs.a1], /dtype "F8" is not one of F32, BF16, F16/, { dtype: 'F8' as 'F32' });
   });

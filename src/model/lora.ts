@@ -58,9 +58,6 @@ export function targetShape(cfg: DecoderConfig, t: LoraTarget): [number, number]
   }
 }
 
-/** The module path of a target inside layer l (model.layers.l.self_attn.q_proj, ...). */
-export const targetPath = modulePath;
-
 export function validateLoraConfig(c: LoraConfig, where = 'LoRA config'): void {
   const bad = (msg: string): never => {
     throw new AdapterError(`${where}: ${msg}`);
@@ -83,8 +80,8 @@ export function createLora(gpu: Gpu, cfg: DecoderConfig, config: LoraConfig, see
       const bound = 1 / Math.sqrt(inF);
       const a = Float32Array.from({ length: config.r * inF }, () => (2 * rand() - 1) * bound);
       mods[t] = {
-        A: gpu.tensor(a, [config.r, inF], 'f32', `${targetPath(l, t)}.lora_A`),
-        B: gpu.zeros([out, config.r], 'f32', `${targetPath(l, t)}.lora_B`),
+        A: gpu.tensor(a, [config.r, inF], 'f32', `${modulePath(l, t)}.lora_A`),
+        B: gpu.zeros([out, config.r], 'f32', `${modulePath(l, t)}.lora_B`),
       };
     }
     return mods;
@@ -99,8 +96,8 @@ export function loraTensors(lora: DecoderLora): { name: string; tensor: Tensor }
       const m = mods[t];
       if (!m) return [];
       return [
-        { name: `${targetPath(l, t)}.lora_A.weight`, tensor: m.A },
-        { name: `${targetPath(l, t)}.lora_B.weight`, tensor: m.B },
+        { name: `${modulePath(l, t)}.lora_A.weight`, tensor: m.A },
+        { name: `${modulePath(l, t)}.lora_B.weight`, tensor: m.B },
       ];
     }),
   );
@@ -110,7 +107,8 @@ export function releaseLora(lora: DecoderLora): void {
   for (const { tensor } of loraTensors(lora)) tensor.release();
 }
 
-const PEFT_PREFIX = 'base_model.model.';
+/** PEFT's prefix on adapter tensor names. */
+export const PEFT_PREFIX = 'base_model.model.';
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 
@@ -141,29 +139,55 @@ export async function saveLoraAdapter(gpu: Gpu, lora: DecoderLora, dir: string, 
   await writeFileAtomic(join(dir, ADAPTER_CONFIG), new TextEncoder().encode(JSON.stringify(config, null, 2) + '\n'));
 }
 
-/** Reads a PEFT LoRA adapter folder for a model with config cfg; checks every shape. */
-export async function loadLoraAdapter(gpu: Gpu, cfg: DecoderConfig, dir: string): Promise<DecoderLora> {
+/**
+ * Reads and checks a PEFT adapter_config.json: plain LoRA only. Options whose
+ * maths is not W + s B A on every layer's target linears (DoRA,
+ * fan_in_fan_out, per-module ranks or alphas, modules_to_save,
+ * layers_to_transform, a bias) are refused by name rather than misread.
+ */
+export async function readAdapterConfig(dir: string): Promise<{ config: LoraConfig; raw: Record<string, unknown> }> {
   const { readFile } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  const configPath = join(dir, ADAPTER_CONFIG);
+  const path = join(dir, ADAPTER_CONFIG);
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(await readFile(configPath, 'utf8'));
+    raw = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
-    throw new AdapterError(`${configPath}: cannot read adapter config (${(err as Error).message})`);
+    throw new AdapterError(`${path}: cannot read adapter config (${(err as Error).message})`);
   }
-  if (raw.peft_type !== 'LORA') throw new AdapterError(`${configPath}: peft_type is ${JSON.stringify(raw.peft_type)}, expected "LORA"`);
-  if (raw.bias !== undefined && raw.bias !== 'none') throw new AdapterError(`${configPath}: bias "${raw.bias}" is not supported (only "none")`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new AdapterError(`${path}: must be a JSON object`);
+  if (raw.peft_type !== 'LORA') throw new AdapterError(`${path}: peft_type is ${JSON.stringify(raw.peft_type)}, expected "LORA"`);
+  if (raw.bias !== undefined && raw.bias !== 'none') throw new AdapterError(`${path}: bias "${raw.bias}" is not supported (only "none")`);
+  const refuse = (field: string, why: string) => {
+    throw new AdapterError(`${path}: ${field} = ${JSON.stringify(raw[field])} is not supported (${why})`);
+  };
+  if (raw.fan_in_fan_out === true) refuse('fan_in_fan_out', 'the base weights would be stored transposed');
+  if (raw.use_dora === true) refuse('use_dora', 'DoRA rescales W; only plain LoRA folds as W + s B A');
+  for (const field of ['rank_pattern', 'alpha_pattern']) {
+    const v = raw[field];
+    if (v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v).length > 0)) refuse(field, 'per-module ranks / alphas');
+  }
+  for (const field of ['modules_to_save', 'layers_to_transform']) {
+    const v = raw[field];
+    if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) refuse(field, 'only adapters on every layer of the target linears');
+  }
   const targets = raw.target_modules;
-  if (!Array.isArray(targets)) throw new AdapterError(`${configPath}: target_modules must be a list of module names`);
+  if (!Array.isArray(targets)) throw new AdapterError(`${path}: target_modules must be a list of module names, got ${JSON.stringify(targets)}`);
   const config: LoraConfig = {
     r: raw.r as number,
     alpha: raw.lora_alpha as number,
     dropout: (raw.lora_dropout as number | undefined) ?? 0,
     rslora: (raw.use_rslora as boolean | undefined) ?? false,
-    targets: targets as LoraTarget[],
+    targets: [...new Set(targets)] as LoraTarget[],
   };
-  validateLoraConfig(config, configPath);
+  validateLoraConfig(config, path);
+  return { config, raw };
+}
+
+/** Reads a PEFT LoRA adapter folder for a model with config cfg; checks every shape. */
+export async function loadLoraAdapter(gpu: Gpu, cfg: DecoderConfig, dir: string): Promise<DecoderLora> {
+  const { join } = await import('node:path');
+  const { config } = await readAdapterConfig(dir);
   const file = await SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
   const lora: DecoderLora = { config, scale: loraScale(config.alpha, config.r, config.rslora), layers: [] };
   try {
@@ -173,7 +197,7 @@ export async function loadLoraAdapter(gpu: Gpu, cfg: DecoderConfig, dir: string)
       for (const t of config.targets) {
         const [out, inF] = targetShape(cfg, t);
         const read = async (part: 'lora_A' | 'lora_B', shape: number[]) => {
-          const name = `${PEFT_PREFIX}${targetPath(l, t)}.${part}.weight`;
+          const name = `${PEFT_PREFIX}${modulePath(l, t)}.${part}.weight`;
           const e = file.entry(name);
           if (e.shape.length !== 2 || e.shape[0] !== shape[0] || e.shape[1] !== shape[1]) {
             throw new AdapterError(`${join(dir, ADAPTER_WEIGHTS)}: "${name}" has shape [${e.shape}], expected [${shape}] (r ${config.r})`);

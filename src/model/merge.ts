@@ -41,9 +41,9 @@ import { SINGLE_FILE, WeightFolder } from '../io/weights.ts';
 import { loraScale } from '../ops/lora.ts';
 import { parseConfig, type DecoderConfig } from './config.ts';
 import {
-  ADAPTER_CONFIG, ADAPTER_WEIGHTS, AdapterError, LORA_TARGETS, targetPath, targetShape, validateLoraConfig,
-  type LoraConfig, type LoraTarget,
+  ADAPTER_WEIGHTS, AdapterError, LORA_TARGETS, PEFT_PREFIX, readAdapterConfig, targetShape, type LoraConfig, type LoraTarget,
 } from './lora.ts';
+import { modulePath } from '../../reference/decoder.ts';
 
 export class MergeError extends Error {
   override name = 'MergeError';
@@ -231,51 +231,6 @@ interface OpenAdapter extends AdapterInfo {
   file: SafetensorsFile;
 }
 
-const PEFT_PREFIX = 'base_model.model.';
-
-/**
- * Reads and checks adapter_config.json like loadLoraAdapter, and refuses the
- * PEFT options whose fold is not W + s B A (a silent wrong merge is worse
- * than an error).
- */
-export async function readAdapterConfig(dir: string): Promise<{ config: LoraConfig; raw: Record<string, unknown> }> {
-  const { readFile } = await import('node:fs/promises');
-  const path = join(dir, ADAPTER_CONFIG);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
-  } catch (err) {
-    throw new AdapterError(`${path}: cannot read adapter config (${(err as Error).message})`);
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new AdapterError(`${path}: must be a JSON object`);
-  if (raw.peft_type !== 'LORA') throw new AdapterError(`${path}: peft_type is ${JSON.stringify(raw.peft_type)}, expected "LORA"`);
-  if (raw.bias !== undefined && raw.bias !== 'none') throw new AdapterError(`${path}: bias "${raw.bias}" is not supported (only "none")`);
-  const refuse = (field: string, why: string) => {
-    throw new AdapterError(`${path}: ${field} = ${JSON.stringify(raw[field])} is not supported (${why})`);
-  };
-  if (raw.fan_in_fan_out === true) refuse('fan_in_fan_out', 'the base weights would be stored transposed');
-  if (raw.use_dora === true) refuse('use_dora', 'DoRA rescales W; only plain LoRA folds as W + s B A');
-  for (const field of ['rank_pattern', 'alpha_pattern']) {
-    const v = raw[field];
-    if (v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v).length > 0)) refuse(field, 'per-module ranks / alphas');
-  }
-  for (const field of ['modules_to_save', 'layers_to_transform']) {
-    const v = raw[field];
-    if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) refuse(field, 'only adapters on every layer of the target linears');
-  }
-  const targets = raw.target_modules;
-  if (!Array.isArray(targets)) throw new AdapterError(`${path}: target_modules must be a list of module names, got ${JSON.stringify(targets)}`);
-  const config: LoraConfig = {
-    r: raw.r as number,
-    alpha: raw.lora_alpha as number,
-    dropout: (raw.lora_dropout as number | undefined) ?? 0,
-    rslora: (raw.use_rslora as boolean | undefined) ?? false,
-    targets: [...new Set(targets)] as LoraTarget[],
-  };
-  validateLoraConfig(config, path);
-  return { config, raw };
-}
-
 /**
  * Opens an adapter and checks its tensors against the base config: every
  * layer's A [r, in] and B [out, r] for each target, no other tensors, float
@@ -289,8 +244,8 @@ async function openAdapter(dir: string, cfg: DecoderConfig, baseDir: string): Pr
     for (let l = 0; l < cfg.layers; l++) {
       for (const t of config.targets) {
         const [out, inF] = targetShape(cfg, t);
-        expected.set(`${PEFT_PREFIX}${targetPath(l, t)}.lora_A.weight`, [config.r, inF]);
-        expected.set(`${PEFT_PREFIX}${targetPath(l, t)}.lora_B.weight`, [out, config.r]);
+        expected.set(`${PEFT_PREFIX}${modulePath(l, t)}.lora_A.weight`, [config.r, inF]);
+        expected.set(`${PEFT_PREFIX}${modulePath(l, t)}.lora_B.weight`, [out, config.r]);
       }
     }
     for (const name of file.names()) {
@@ -375,7 +330,7 @@ export async function mergeAdapters(baseDir: string, adapterDirs: readonly strin
     for (let l = 0; l < config.layers; l++) {
       for (const t of LORA_TARGETS) {
         if (!adapters.some((a) => a.config.targets.includes(t))) continue;
-        const name = `${targetPath(l, t)}.weight`;
+        const name = `${modulePath(l, t)}.weight`;
         const shape = targetShape(config, t);
         const e = base.entry(name);
         if (e.shape.length !== 2 || e.shape[0] !== shape[0] || e.shape[1] !== shape[1]) {
@@ -395,7 +350,7 @@ export async function mergeAdapters(baseDir: string, adapterDirs: readonly strin
     if (!t) throw new MergeError(`${baseDir}: no adapter adapts "${name}"`);
     const [outF, inF] = t.shape;
     const n = outF * inF;
-    const prefix = `${PEFT_PREFIX}${targetPath(t.layer, t.target)}`;
+    const prefix = `${PEFT_PREFIX}${modulePath(t.layer, t.target)}`;
     const one = async (a: OpenAdapter, coeff: number, into: Float64Array) => {
       const A = await readFinite(a.file, `${prefix}.lora_A.weight`);
       const B = await readFinite(a.file, `${prefix}.lora_B.weight`);
