@@ -89,18 +89,17 @@ export interface StepHandle {
 export function stepHandle(gpu: Gpu, model: Decoder, shape: ModelShape, kind: StepKind): StepHandle {
   const { B, T } = shape;
   const { ids, targets } = randomBatch(model.config.vocab, B, T, 0);
-  const input = uploadWindows(gpu, ids, B, T);
+  const batch = uploadWindows(gpu, ids, targets, B, T, model.config.vocab);
   const head = model.weights.lmHead;
-  const inputs = [input.ids, input.mask, input.pos];
 
   if (kind === 'forward' || kind === 'forward+loss') {
     return {
       run() {
-        const { last } = decoderForward(gpu, model, input);
-        if (kind === 'forward+loss') lmHeadLoss(gpu, last, head, targets, { count: B * T, backward: false }).loss.release();
+        const { last } = decoderForward(gpu, model, batch.input);
+        if (kind === 'forward+loss') lmHeadLoss(gpu, last, head, targets, { count: B * T, backward: false, targetsTensor: batch.targetsTensor }).loss.release();
         last.release();
       },
-      dispose: () => inputs.forEach((t) => t.release()),
+      dispose: () => batch.release(),
     };
   }
 
@@ -111,14 +110,14 @@ export function stepHandle(gpu: Gpu, model: Decoder, shape: ModelShape, kind: St
     run(step) {
       zeroGrads(gpu, params);
       const loss = gpu.zeros([1], 'f32', 'bench.loss');
-      accumulateMicroBatch(gpu, model, lora, grads, input, targets, B * T, loss, step);
+      accumulateMicroBatch(gpu, model, lora, grads, batch, B * T, loss, step);
       const norm = optimizerStep(gpu, params, ADAMW, LR, step);
       for (const t of [loss, norm]) t.release();
     },
     dispose() {
       releaseParams(params);
       if (lora) releaseLora(lora);
-      inputs.forEach((t) => t.release());
+      batch.release();
     },
   };
 }

@@ -13,7 +13,9 @@ import { decoderFromData, loadDecoder, randomDecoder, releaseDecoder, saveDecode
 import { createLora, loadLoraAdapter, releaseLora } from '../src/model/lora.ts';
 import { presetConfig } from '../src/model/presets.ts';
 import { checkpointName, listCheckpoints, loadMoments, readState } from '../src/train/checkpoint.ts';
-import { PRETRAIN_DEFAULTS, trainLm, type LmTrainConfig } from '../src/train/lm-trainer.ts';
+import { accumulateMicroBatch, PRETRAIN_DEFAULTS, trainLm, uploadWindows, type LmTrainConfig } from '../src/train/lm-trainer.ts';
+import { countTargets } from '../src/train/lm-loss.ts';
+import { fullParams, gradMap, optimizerStep, releaseParams, zeroGrads } from '../src/train/optimizer.ts';
 import { lrAt } from '../src/train/schedule.ts';
 import { expectClose, useGpu } from './helpers.ts';
 
@@ -179,6 +181,31 @@ describe('trainLm on a small random model', () => {
     const model = await randomDecoder(g, SMALL, 2);
     await trainLm({ gpu: g, model, outDir: dir, progressOut: null, train: new TokenWindows(stream(2000), T, 0), config: { ...CONFIG, steps: 5, checkpointEvery: 1, keepCheckpoints: 2 } });
     expect(await listCheckpoints(dir)).toEqual([4, 5]);
+    releaseDecoder(model);
+  });
+
+  it('a training step is one submit: every upload comes before the recorded step', async () => {
+    const g = await gpu();
+    const model = await randomDecoder(g, SMALL, 8);
+    const params = fullParams(g, model);
+    const grads = gradMap(params);
+    const w = new TokenWindows(stream(2000), T, 0);
+    const counts: number[] = [];
+    for (let step = 1; step <= 3; step++) {
+      const { ids, targets } = w.batch([step, step + 1]);
+      const before = g.submitCount;
+      const batch = uploadWindows(g, ids, targets, 2, T, SMALL.vocab);
+      zeroGrads(g, params);
+      const loss = g.zeros([1]);
+      accumulateMicroBatch(g, model, undefined, grads, batch, countTargets(targets), loss, step);
+      const norm = optimizerStep(g, params, CONFIG, 1e-3, step);
+      await g.read(loss);
+      counts.push(g.submitCount - before);
+      for (const t of [loss, norm]) t.release();
+      batch.release();
+    }
+    expect(counts.slice(1)).toEqual([1, 1]); // after the first step's one-time uploads (RoPE table)
+    releaseParams(params);
     releaseDecoder(model);
   });
 

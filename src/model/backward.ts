@@ -161,9 +161,9 @@ export function decoderBackward(gpu: Gpu, model: Decoder, acts: TrainActivations
   // embedding lookup: dembed[id] += dx[token]
   const dEmbed = grads.get(w.embed);
   if (dEmbed) {
-    const groups = groupIds(gpu, acts.input.idsData, cfg.vocab, 'decoderBackward');
+    const groups = acts.input.idGroups ?? groupIds(gpu, acts.input.idsData, cfg.vocab, 'decoderBackward');
     embeddingBackward(gpu, dx.reshape([N, C]), groups, dEmbed, 'accumulate');
-    groups.release();
+    if (groups !== acts.input.idGroups) groups.release();
   }
   dx.release();
   return { dImages };

@@ -27,7 +27,7 @@ import { check } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { attention } from '../ops/attention.ts';
 import { add, biasAdd, swiglu } from '../ops/elementwise.ts';
-import { embedding } from '../ops/embedding.ts';
+import { embedding, type IdGroups } from '../ops/embedding.ts';
 import { loraForward, type LoraSaved } from '../ops/lora.ts';
 import { matmul } from '../ops/matmul.ts';
 import { rmsnorm } from '../ops/rmsnorm.ts';
@@ -39,6 +39,12 @@ import { checkImageSlots } from '../../reference/decoder.ts';
 export interface TrainInput extends DecoderInput {
   /** The ids of `ids` on the CPU (the embedding's backward groups them there). */
   idsData: Int32Array;
+  /**
+   * idsData grouped and uploaded ahead (groupIds), so the backward records no
+   * upload in the middle of a step (an upload submits the work before it).
+   * Absent: the backward groups them itself. Released by the caller.
+   */
+  idGroups?: IdGroups;
 }
 
 export interface ForwardOptions {

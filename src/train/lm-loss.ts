@@ -46,6 +46,11 @@ export interface LmLossOptions {
   backward?: boolean;
   /** Cap on rows per chunk (tests use it to force several chunks). */
   maxChunkRows?: number;
+  /**
+   * `targets` already on the GPU (i32 [N]), uploaded with the batch so the
+   * step records no upload midway (an upload submits the work before it).
+   */
+  targetsTensor?: Tensor<'i32'>;
 }
 
 /**
@@ -59,6 +64,8 @@ export function lmHeadLoss(gpu: Gpu, final: Tensor, head: Tensor, targets: Int32
   check(head.shape.length === 2 && final.size % C === 0, op, () => `head ${head.describe()} must be [V, C] with C the last dim of final ${final.describe()}`);
   const N = final.size / C;
   check(targets.length === N, op, () => `${targets.length} targets for ${N} rows of final ${final.describe()}`);
+  check(!opts.targetsTensor || (opts.targetsTensor.dtype === 'i32' && opts.targetsTensor.size === N), op,
+    () => `targetsTensor ${opts.targetsTensor!.describe()} must be i32 with ${N} entries`);
   for (let i = 0; i < N; i++) {
     const t = targets[i];
     check(t === IGNORE_INDEX || (Number.isInteger(t) && t >= 0 && t < V), op, () => `target ${t} at row ${i} is outside [0, ${V})`);
@@ -86,7 +93,13 @@ export function lmHeadLoss(gpu: Gpu, final: Tensor, head: Tensor, targets: Int32
       gpu.copy(x, xs, n * C, r0 * C, 0);
     }
     const logits = matmul(gpu, xs, head, { transB: true }); // [n, V]
-    const ce = crossEntropy(gpu, logits, chunkTargets, { ignoreIndex: IGNORE_INDEX, reduction: 'sum' });
+    // the chunk's targets: the uploaded tensor (or a recorded copy of its rows), else the data
+    let chunkT: Tensor<'i32'> | Int32Array = chunkTargets;
+    if (opts.targetsTensor) {
+      chunkT = n < N ? gpu.empty([n], 'i32', 'lm.targets') : opts.targetsTensor;
+      if (n < N) gpu.copy(opts.targetsTensor, chunkT, n, r0, 0);
+    }
+    const ce = crossEntropy(gpu, logits, chunkT, { ignoreIndex: IGNORE_INDEX, reduction: 'sum' });
     accumulate(gpu, loss, ce.loss, scale);
     if (dFinal) {
       const dlogits = crossEntropyBackward(gpu, logits, ce, { gradScale: scale });
@@ -100,7 +113,8 @@ export function lmHeadLoss(gpu: Gpu, final: Tensor, head: Tensor, targets: Int32
       if (opts.dHead) matmul(gpu, dlogits, xs, { transA: true, beta: 1, out: opts.dHead });
       dlogits.release();
     }
-    for (const t of [logits, ce.losses, ce.loss, ce.lse, ce.count, ce.targets]) t.release();
+    for (const t of [logits, ce.losses, ce.loss, ce.lse, ce.count]) t.release();
+    if (ce.targets !== opts.targetsTensor) ce.targets.release();
     if (xs !== x) xs.release();
   });
   return { loss, dFinal };

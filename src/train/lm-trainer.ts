@@ -21,6 +21,7 @@ import type { TokenWindows } from '../data/lm-windows.ts';
 import { decoderBackward, type GradMap } from '../model/backward.ts';
 import type { Decoder } from '../model/decoder.ts';
 import { decoderForward, decoderTrainForward, type TrainInput } from '../model/forward.ts';
+import { groupIds } from '../ops/embedding.ts';
 import type { DecoderLora, LoraConfig } from '../model/lora.ts';
 import { newState, saveCheckpoint, saveFinal, type TrainerState } from './checkpoint.ts';
 import { countTargets, lmHeadLoss } from './lm-loss.ts';
@@ -114,14 +115,37 @@ export function checkTrainConfig(c: LmTrainConfig): void {
   checkSchedule({ peak: c.lr, warmup: c.warmup, total: c.steps, kind: c.schedule, minRatio: c.minLrRatio });
 }
 
-/** Uploads a [B, T] batch of full windows: every token real, positions 0..T-1. */
-export function uploadWindows(gpu: Gpu, ids: Int32Array, B: number, T: number): TrainInput {
+/** A [B, T] batch of full windows on the GPU, with its targets and id groups. */
+export interface WindowBatch {
+  input: TrainInput;
+  /** Next-token targets [B*T] on the CPU (validated, counted) and on the GPU. */
+  targets: Int32Array;
+  targetsTensor: Tensor<'i32'>;
+  release(): void;
+}
+
+/**
+ * Uploads a batch of full windows (every token real, positions 0..T-1): ids,
+ * mask, positions, targets and the ids' groups for the embedding backward.
+ * Every upload of a step happens here, before anything is recorded, because
+ * an upload submits the work recorded before it: a step stays one submit.
+ */
+export function uploadWindows(gpu: Gpu, ids: Int32Array, targets: Int32Array, B: number, T: number, vocab: number): WindowBatch {
   const pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
-  return {
+  const input: TrainInput = {
     B, T, idsData: ids,
     ids: gpu.tensor(ids, [B, T], 'i32', 'batch.ids'),
     mask: gpu.tensor(new Int32Array(B * T).fill(1), [B, T], 'i32', 'batch.mask'),
     pos: gpu.tensor(pos, [B, T], 'i32', 'batch.pos'),
+    idGroups: groupIds(gpu, ids, vocab, 'uploadWindows'),
+  };
+  const targetsTensor = gpu.tensor(targets, [B * T], 'i32', 'batch.targets');
+  return {
+    input, targets, targetsTensor,
+    release() {
+      for (const t of [input.ids, input.mask, input.pos, targetsTensor]) t.release();
+      input.idGroups?.release();
+    },
   };
 }
 
@@ -131,11 +155,11 @@ export function uploadWindows(gpu: Gpu, ids: Int32Array, B: number, T: number): 
  */
 export function accumulateMicroBatch(
   gpu: Gpu, model: Decoder, lora: DecoderLora | undefined, grads: GradMap,
-  input: TrainInput, targets: Int32Array, count: number, lossInto: Tensor, dropoutSeed: number,
+  batch: WindowBatch, count: number, lossInto: Tensor, dropoutSeed: number,
 ): void {
   const head = model.weights.lmHead;
-  const acts = decoderTrainForward(gpu, model, input, { lora, dropoutSeed });
-  const { dFinal } = lmHeadLoss(gpu, acts.final, head, targets, { count, lossInto, dHead: grads.get(head) });
+  const acts = decoderTrainForward(gpu, model, batch.input, { lora, dropoutSeed });
+  const { dFinal } = lmHeadLoss(gpu, acts.final, head, batch.targets, { count, lossInto, dHead: grads.get(head), targetsTensor: batch.targetsTensor });
   decoderBackward(gpu, model, acts, dFinal!, grads);
   dFinal!.release();
 }
@@ -156,10 +180,11 @@ export async function evaluateLm(gpu: Gpu, model: Decoder, windows: TokenWindows
   for (let w0 = 0; w0 < count; w0 += B) {
     const idx = Array.from({ length: Math.min(B, count - w0) }, (_, i) => w0 + i);
     const { ids, targets } = windows.batch(idx);
-    const input = uploadWindows(gpu, ids, idx.length, T);
-    const { last } = decoderForward(gpu, model, input, { lora });
-    lmHeadLoss(gpu, last, model.weights.lmHead, targets, { count: total, lossInto: acc, backward: false });
-    for (const t of [last, input.ids, input.mask, input.pos]) t.release();
+    const batch = uploadWindows(gpu, ids, targets, idx.length, T, model.config.vocab);
+    const { last } = decoderForward(gpu, model, batch.input, { lora });
+    lmHeadLoss(gpu, last, model.weights.lmHead, targets, { count: total, lossInto: acc, backward: false, targetsTensor: batch.targetsTensor });
+    last.release();
+    batch.release();
     await gpu.sync(); // bound the recorded work per batch
   }
   const [loss] = await gpu.read(acc);
@@ -206,16 +231,19 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
   try {
     await s.onParams?.(params);
     for (let step = state.step + 1; step <= c.steps; step++) {
-      zeroGrads(gpu, params);
-      const lossAcc = gpu.zeros([1], 'f32', 'step.loss');
-      for (let micro = 0; micro < c.gradAccum; micro++) {
+      // every upload first (see uploadWindows), then one recorded step
+      const batches = Array.from({ length: c.gradAccum }, (_, micro) => {
         const first = ((step - 1) * c.gradAccum + micro) * B;
         const { ids, targets } = s.train.batch(Array.from({ length: B }, (_, b) => s.train.windowAt(first + b)));
-        const input = uploadWindows(gpu, ids, B, T);
+        return uploadWindows(gpu, ids, targets, B, T, model.config.vocab);
+      });
+      zeroGrads(gpu, params);
+      const lossAcc = gpu.zeros([1], 'f32', 'step.loss');
+      batches.forEach((batch, micro) => {
         // every window is full, so each micro-batch scores the same number of targets
-        accumulateMicroBatch(gpu, model, lora, grads, input, targets, countTargets(targets) * c.gradAccum, lossAcc, microSeed(c.seed, step, micro));
-        for (const t of [input.ids, input.mask, input.pos]) t.release();
-      }
+        accumulateMicroBatch(gpu, model, lora, grads, batch, countTargets(batch.targets) * c.gradAccum, lossAcc, microSeed(c.seed, step, micro));
+        batch.release();
+      });
       const lr = lrAt(schedule, step);
       const norm = optimizerStep(gpu, params, c, lr, step);
       const { loss, gradNorm } = await readStepStats(gpu, stats, lossAcc, norm, step, s.outDir, 'try a lower --lr');
