@@ -10,6 +10,7 @@
 // The k-th window of a run is a pure function of (seed, k), so a resumed run
 // sees exactly the data the uninterrupted run would have.
 import { rng } from '../doctor/compare.ts';
+import { shuffleInPlace } from '../model/sample.ts';
 
 export class TokenWindows {
   readonly count: number;
@@ -57,13 +58,7 @@ export class TokenWindows {
 
 /** Fisher-Yates shuffle of 0..n-1 from a seeded generator. */
 function permutation(n: number, seed: number): Uint32Array {
-  const p = Uint32Array.from({ length: n }, (_, i) => i);
-  const u = rng(seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(u() * (i + 1));
-    [p[i], p[j]] = [p[j], p[i]];
-  }
-  return p;
+  return shuffleInPlace(Uint32Array.from({ length: n }, (_, i) => i), rng(seed));
 }
 
 /** Concatenates tokenized documents, each followed by `eos`. */

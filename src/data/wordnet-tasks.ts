@@ -66,7 +66,7 @@
 //               of it, so the high-similarity bins fill too)
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Rng } from '../model/sample.ts';
+import { Rng, shuffleInPlace } from '../model/sample.ts';
 import { writeFileAtomic } from '../io/safetensors.ts';
 import { LEX_FILE_NAMES, splitOf, wordnetDictDir, type Synset } from './wordnet.ts';
 
@@ -399,13 +399,7 @@ function checkCount(v: number, what: string, where: string, min = 1): number {
 }
 
 /** Fisher-Yates, in place. */
-function shuffle<T>(a: T[], rng: Rng): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
+const shuffle = <T>(a: T[], rng: Rng): T[] => shuffleInPlace(a, () => rng.next());
 
 /** Example texts that occur more than once in all of WordNet (any split). */
 function ambiguousExamples(synsets: readonly Synset[]): Set<string> {

@@ -20,9 +20,11 @@
 //                     items, f = maxItems / n, so every label keeps a train and
 //                     a test item (the total may exceed maxItems when it is
 //                     below the number of such groups)
-import { Rng } from '../model/sample.ts';
+import { Rng, shuffleInPlace } from '../model/sample.ts';
 import type { Qrels } from './metrics.ts';
 import { EvalInputError } from './matrix.ts';
+
+const rngFn = (r: Rng) => () => r.next();
 
 export interface RetrievalSuite {
   queries: string[];
@@ -102,15 +104,6 @@ export async function buildSuite(name: string, options: SuiteOptions = {}): Prom
   return (await load())(options);
 }
 
-/** Fisher-Yates, in place. */
-export function shuffleInPlace<T>(a: T[], rng: Rng): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
-
 /** The corpus cut to maxDocs documents: all the qrels name first, then others in a seeded order. */
 export function subsampleCorpus(r: RetrievalSuite, maxDocs: number, seed: number): RetrievalSuite {
   if (!Number.isInteger(maxDocs) || maxDocs < 1) throw new SuiteError(`subsampleCorpus: maxDocs ${maxDocs} must be a positive integer`);
@@ -124,7 +117,7 @@ export function subsampleCorpus(r: RetrievalSuite, maxDocs: number, seed: number
       if (!keep[d]) { keep[d] = 1; kept++; }
     }
   }
-  const others = shuffleInPlace(Array.from({ length: D }, (_, d) => d).filter((d) => !keep[d]), new Rng(seed >>> 0));
+  const others = shuffleInPlace(Array.from({ length: D }, (_, d) => d).filter((d) => !keep[d]), rngFn(new Rng(seed >>> 0)));
   for (let i = 0; i < others.length && kept < maxDocs; i++, kept++) keep[others[i]] = 1;
   const newIndex = new Int32Array(D).fill(-1);
   const corpus: string[] = [];
@@ -159,7 +152,7 @@ export function subsampleLabelled(labels: readonly string[], folds: readonly str
   const out: number[] = [];
   // Groups in sorted key order, so the draw does not depend on item order.
   for (const key of [...groups.keys()].sort()) {
-    const g = shuffleInPlace(groups.get(key)!.slice(), rng);
+    const g = shuffleInPlace(groups.get(key)!.slice(), rngFn(rng));
     out.push(...g.slice(0, Math.max(1, Math.round(g.length * f))));
   }
   return out.sort((a, b) => a - b);

@@ -14,8 +14,8 @@
 //                   out, so no two b rows are the same text; seeded order, cut to maxPaired
 import { readWordNet, splitOf, type Synset } from '../data/wordnet.ts';
 import { evalTasks, hypernymGraph, readSenseIndex, type HypernymGraph } from '../data/wordnet-tasks.ts';
-import { Rng } from '../model/sample.ts';
-import { shuffleInPlace, subsampleCorpus, subsampleLabelled, SuiteError, type EvalSuite, type SuiteOptions } from './suite.ts';
+import { Rng, shuffleInPlace } from '../model/sample.ts';
+import { subsampleCorpus, subsampleLabelled, SuiteError, type EvalSuite, type SuiteOptions } from './suite.ts';
 
 /** STS bins evalTasks uses (equal-width over Wu-Palmer in [0, 1]). */
 const STS_BINS = 5;
@@ -93,7 +93,8 @@ function pairedExamples(synsets: readonly Synset[], maxPaired: number | undefine
     glosses.add(s.definition);
     items.push({ a: example, b: s.definition });
   }
-  items = shuffleInPlace(items, new Rng(seed));
+  const r = new Rng(seed);
+  items = shuffleInPlace(items, () => r.next());
   if (maxPaired !== undefined) items = items.slice(0, maxPaired);
   return { names: ['example', 'gloss'], a: items.map((x) => x.a), b: items.map((x) => x.b) };
 }

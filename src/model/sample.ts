@@ -172,3 +172,16 @@ export function sampleNext(logits: Float32Array, opts: SamplingOptions, rng: Rng
   }
   return ids[ids.length - 1]; // u just under 1 and the sum rounded below it
 }
+
+/**
+ * Fisher-Yates shuffle in place, drawing j = floor(u * (i + 1)) for i from the
+ * end: the one shuffle of every seeded order in the project (data windows,
+ * contrastive epochs, WordNet tasks, eval subsamples).
+ */
+export function shuffleInPlace<A extends { length: number; [i: number]: unknown }>(a: A, uniform: () => number): A {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(uniform() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}

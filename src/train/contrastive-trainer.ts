@@ -16,6 +16,7 @@
 // functions of (seed, step); the kernels are deterministic).
 import type { Gpu } from '../gpu/gpu.ts';
 import { rng } from '../doctor/compare.ts';
+import { shuffleInPlace } from '../model/sample.ts';
 import { noDuplicateBatches, type Item, type PairRow } from '../data/pairs.ts';
 import type { Embedder, Pooling } from '../embed/embedder.ts';
 import type { ChatFormat } from '../embed/prompt.ts';
@@ -128,12 +129,7 @@ export class EpochBatches {
   epoch(e: number): number[][] {
     while (this.#epochs.length <= e) {
       const n = this.#epochs.length;
-      const order = Array.from({ length: this.rows.length }, (_, i) => i);
-      const u = rng((this.seed * 7919 + n + 1) >>> 0);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = Math.floor(u() * (i + 1));
-        [order[i], order[j]] = [order[j], order[i]];
-      }
+      const order = shuffleInPlace(Array.from({ length: this.rows.length }, (_, i) => i), rng((this.seed * 7919 + n + 1) >>> 0));
       this.#epochs.push(noDuplicateBatches(this.rows, order, this.size));
     }
     return this.#epochs[e];
