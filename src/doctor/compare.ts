@@ -5,16 +5,12 @@
 // (|expected| by default; for a dot product, sum_k |a_k b_k|). A check
 // reports its worst element as the ratio of its error to that allowance.
 
-/** mulberry32: small, fast and seeded, so a failing check can be replayed. */
+import { Rng } from '../model/sample.ts';
+
+/** The project's seeded uniform stream (mulberry32, Rng) as a function, so a failing check can be replayed. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed >>> 0);
+  return () => r.next();
 }
 
 /**
