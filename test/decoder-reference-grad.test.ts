@@ -18,41 +18,13 @@ import { dropoutMask, loraScale, type DropoutSpec } from '../reference/lora.ts';
 import type { DecoderConfig } from '../src/model/config.ts';
 import { weightSpecs } from '../src/model/decoder.ts';
 import { B, LLAMA, PAD, QWEN2, T, lookup, makeBatch, makeLora, makeWeights } from './tiny-decoder.ts';
-import { maxAbs, randomData, rng, sampleIndices } from './helpers.ts';
+import { checkAgainstDifferences, maxAbs, randomData, rng } from './helpers.ts';
 
 const STEP = 1e-6;
 const RTOL = 1e-6;
 const ATOL = 1e-9;
 
 
-
-/**
- * Compares grads to central differences of loss() in every tensor of `params`
- * (perturbed in place and restored). Returns the worst error / tolerance ratio.
- */
-function checkAgainstDifferences(params: Map<string, Float64Array>, grads: Map<string, Float64Array>, loss: () => number, seed: number): number {
-  let worst = 0;
-  for (const [name, grad] of grads) {
-    const p = params.get(name);
-    if (!p) return expect.fail(`gradient ${name} has no parameter`);
-    expect(grad.length, `${name}: gradient length`).toBe(p.length);
-    const scale = maxAbs(grad);
-    expect(scale, `${name}: the gradient is not zero (the tensor reaches the loss)`).toBeGreaterThan(1e-5);
-    for (const i of sampleIndices(p.length, seed + name.length)) {
-      const saved = p[i];
-      p[i] = saved + STEP;
-      const up = loss();
-      p[i] = saved - STEP;
-      const down = loss();
-      p[i] = saved;
-      const fd = (up - down) / (2 * STEP);
-      const ratio = Math.abs(grad[i] - fd) / (RTOL * scale + ATOL);
-      if (ratio > 1) expect.fail(`${name}[${i}]: backward ${grad[i]}, central difference ${fd} (max |grad| ${scale}; ${ratio.toFixed(1)}x the tolerance)`);
-      worst = Math.max(worst, ratio);
-    }
-  }
-  return worst;
-}
 
 const dropSeed = (layer: number, target: LoraTarget) => (0x9e3779b9 * (layer + 1) + LORA_TARGETS.indexOf(target) * 7919) >>> 0;
 
@@ -85,7 +57,7 @@ describe('reference decoder backward vs central differences of its loss', () => 
       expect(counted, 'some targets are ignored, some count').toBeLessThan(B * T);
       expect([...grads.keys()].sort(), 'one gradient per base tensor').toEqual(weightSpecs(c.cfg).map((s) => s.name).sort());
 
-      const worst = checkAgainstDifferences(W, grads, () => decoderLoss(c.cfg, weight, input, targets), 1 + ci);
+      const worst = checkAgainstDifferences(W, grads, () => decoderLoss(c.cfg, weight, input, targets), 1 + ci, { step: STEP, rtol: RTOL, atol: ATOL });
       expect(worst).toBeLessThanOrEqual(1);
     });
 
@@ -112,7 +84,7 @@ describe('reference decoder backward vs central differences of its loss', () => 
       expect(Math.abs(loss - decoderLoss(c.cfg, weight, input, targets)), 'the adapters are applied').toBeGreaterThan(1e-6);
 
       expect([...grads.keys()].sort(), 'A and B of every targeted module, nothing of the frozen base').toEqual([...L.keys()].sort());
-      const worst = checkAgainstDifferences(L, grads, () => decoderLoss(c.cfg, weight, input, targets, lora), 11 + ci);
+      const worst = checkAgainstDifferences(L, grads, () => decoderLoss(c.cfg, weight, input, targets, lora), 11 + ci, { step: STEP, rtol: RTOL, atol: ATOL });
       expect(worst).toBeLessThanOrEqual(1);
     });
   }

@@ -111,3 +111,37 @@ export function sampleIndices(n: number, seed: number, fullUpTo = 100, sample = 
   while (set.size < sample) set.add(Math.floor(r() * n));
   return [...set].sort((a, b) => a - b);
 }
+
+/**
+ * Compares grads to central differences of loss() in every tensor of `params`
+ * (perturbed in place and restored), on sampleIndices of each tensor; an
+ * entry passes when |grad - fd| <= rtol * max|grad of the tensor| + atol.
+ * Every gradient must be nonzero (the tensor reaches the loss). Returns the
+ * worst error / tolerance ratio.
+ */
+export function checkAgainstDifferences(
+  params: Map<string, Float64Array>, grads: Map<string, Float64Array>, loss: () => number, seed: number,
+  tol: { step: number; rtol: number; atol: number },
+): number {
+  let worst = 0;
+  for (const [name, grad] of grads) {
+    const p = params.get(name);
+    if (!p) return expect.fail(`gradient ${name} has no parameter`);
+    expect(grad.length, `${name}: gradient length`).toBe(p.length);
+    const scale = maxAbs(grad);
+    expect(scale, `${name}: the gradient is not zero (the tensor reaches the loss)`).toBeGreaterThan(1e-5);
+    for (const i of sampleIndices(p.length, seed + name.length)) {
+      const saved = p[i];
+      p[i] = saved + tol.step;
+      const up = loss();
+      p[i] = saved - tol.step;
+      const down = loss();
+      p[i] = saved;
+      const fd = (up - down) / (2 * tol.step);
+      const ratio = Math.abs(grad[i] - fd) / (tol.rtol * scale + tol.atol);
+      if (ratio > 1) expect.fail(`${name}[${i}]: backward ${grad[i]}, central difference ${fd} (max |grad| ${scale}; ${ratio.toFixed(1)}x the tolerance)`);
+      worst = Math.max(worst, ratio);
+    }
+  }
+  return worst;
+}

@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import { VisionReferenceError, patchify, visionBackward, visionForward } from '../reference/vision.ts';
 import { visionWeightSpecs } from '../src/model/vision.ts';
-import { maxAbs, randomData, rng, sampleIndices } from './helpers.ts';
+import { checkAgainstDifferences, randomData } from './helpers.ts';
 import { lookup } from './tiny-decoder.ts';
 import { TINY, WIDE, makePixels, makeVisionWeights } from './tiny-vision.ts';
 
@@ -42,25 +42,8 @@ describe('reference vision backward vs central differences of sum(y * R)', () =>
       expect(y).toEqual(visionForward(cfg, weight, pixels, B));
       expect([...grads.keys()], 'one gradient per weight, in forward order').toEqual(visionWeightSpecs(cfg).map((s) => s.name));
 
-      let worst = 0;
-      for (const [name, grad] of grads) {
-        const p = W.get(name)!;
-        expect(grad.length, `${name}: gradient length`).toBe(p.length);
-        const scale = maxAbs(grad);
-        expect(scale, `${name}: the gradient is not zero (the tensor reaches the loss)`).toBeGreaterThan(1e-5);
-        for (const i of sampleIndices(p.length, 1 + ci + name.length)) {
-          const saved = p[i];
-          p[i] = saved + STEP;
-          const up = loss();
-          p[i] = saved - STEP;
-          const down = loss();
-          p[i] = saved;
-          const fd = (up - down) / (2 * STEP);
-          const ratio = Math.abs(grad[i] - fd) / (RTOL * scale + ATOL);
-          if (ratio > 1) expect.fail(`${name}[${i}]: backward ${grad[i]}, central difference ${fd} (max |grad| ${scale}; ${ratio.toFixed(1)}x the tolerance)`);
-          worst = Math.max(worst, ratio);
-        }
-      }
+      for (const name of grads.keys()) expect(W.has(name), `${name} is a weight`).toBe(true);
+      const worst = checkAgainstDifferences(W, grads, loss, 1 + ci, { step: STEP, rtol: RTOL, atol: ATOL });
       expect(worst).toBeLessThanOrEqual(1);
     });
   }
