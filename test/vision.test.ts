@@ -25,18 +25,12 @@ import {
   toVisionJson, visionBackward, visionDims, visionForward, visionFromData, visionTrainForward, visionWeightSpecs,
   type VisionConfig, type VisionModel,
 } from '../src/model/vision.ts';
-import { expectClose, poisoned, randomData, useGpu } from './helpers.ts';
+import { expectClose, maxAbs, poisoned, randomData, useGpu } from './helpers.ts';
 import { lookup } from './tiny-decoder.ts';
 import { TINY, WIDE, makePixels, makeVisionWeights, tinyVisionConfig } from './tiny-vision.ts';
 
 const gpu = useGpu();
 const RTOL = 1e-4;
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 /** Asserts |actual - expected| <= RTOL * max|expected| everywhere. */
 function closeToMax(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>): void {
