@@ -7,6 +7,9 @@
 # bookworm ("shaderUniform*ArrayDynamicIndexing required"), Mesa 25 works.
 # The backports URI is taken from the machine's own Debian source, never a
 # hard-coded host. Elsewhere it prints what to install and exits non-zero.
+# In the same step it installs fonts-dejavu-core (plain bookworm) when DejaVu
+# Sans is missing: the report's PNG charts (src/report/png.ts) draw their text
+# with it. A missing font alone never fails the script (charts lose their text).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg-runtime-$(id -u)}"
@@ -19,10 +22,30 @@ fi
 
 probe() { node scripts/probe-adapter.mjs; }
 
-if probe; then exit 0; fi
+font=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+need_font=0
+[ -f "$font" ] || need_font=1
+need_vulkan=0
+probe || need_vulkan=1
+if [ "$need_vulkan" = 0 ] && [ "$need_font" = 0 ]; then exit 0; fi
+
+is_debian=0
+if [ -r /etc/os-release ] && grep -q '^ID=debian' /etc/os-release; then is_debian=1; fi
+if [ "$need_vulkan" = 0 ]; then
+  # Only the font is missing: install it where we can, otherwise just say so.
+  if [ "$is_debian" = 0 ] || [ "$(id -u)" != 0 ]; then
+    echo "setup-webgpu: $font not found; report charts will have no text (install fonts-dejavu-core / DejaVu Sans)" >&2
+    exit 0
+  fi
+  echo "setup-webgpu: installing fonts-dejavu-core (report chart text)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq fonts-dejavu-core >/dev/null
+  exit 0
+fi
 
 echo "setup-webgpu: no WebGPU adapter found; trying to install a Vulkan driver"
-if [ ! -r /etc/os-release ] || ! grep -q '^ID=debian' /etc/os-release; then
+if [ "$is_debian" = 0 ]; then
   echo "setup-webgpu: not Debian. Install a Vulkan driver and loader yourself" >&2
   echo "  (a GPU driver, or Mesa >= 24 lavapipe: libvulkan1 + mesa-vulkan-drivers)." >&2
   exit 1
@@ -64,6 +87,10 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq -t "$backports" libvulkan1 mesa-vulkan-drivers >/dev/null
+if [ "$need_font" = 1 ]; then
+  echo "setup-webgpu: installing fonts-dejavu-core (report chart text)"
+  apt-get install -y -qq fonts-dejavu-core >/dev/null
+fi
 echo "setup-webgpu: installed $(dpkg-query -W -f='mesa-vulkan-drivers ${Version}' mesa-vulkan-drivers)"
 
 if probe; then exit 0; fi
