@@ -73,7 +73,7 @@ describe('wordnet suite', () => {
     const cut = subsampleCorpus({ queries: ['a', 'b', 'c'], corpus, qrels }, 10, 5);
     expect(cut.corpus.length).toBe(10);
     // documents stay in corpus order and each qrel names the same text as before
-    expect(cut.corpus.map((d) => Number(d.split(' ')[1]))).toEqual([...cut.corpus.map((d) => Number(d.split(' ')[1]))].sort((a, b) => a - b));
+    expect(cut.corpus.map((d) => Number((d as string).split(' ')[1]))).toEqual([...cut.corpus.map((d) => Number((d as string).split(' ')[1]))].sort((a, b) => a - b));
     qrels.forEach((rels, q) => {
       expect([...cut.qrels[q]].map(([d, v]) => [cut.corpus[d], v])).toEqual([...rels].map(([d, v]) => [corpus[d], v]));
     });
@@ -128,7 +128,7 @@ describe('evaluateEmbedder (tiny decoder)', () => {
     const R = suite.retrieval!;
     const D = R.corpus.length;
     const oracle = (shift: number): TextEmbedder & { calls: { n: number; opts: EmbedOptions }[] } => {
-      const slot = new Map<string, number>();
+      const slot = new Map<unknown, number>();
       R.corpus.forEach((t, d) => slot.set(t, d));
       R.queries.forEach((q, i) => {
         const d = [...R.qrels[i].keys()][0];
@@ -184,7 +184,7 @@ describe('analyzeLayers (tiny decoder)', () => {
     const E = (await g.read(model.weights.embed)) as Float32Array;
     const C = model.config.hidden;
     texts.forEach((t, i) => {
-      const ids = embedder.tokenize(t);
+      const ids = embedder.tokenize(t as string);
       const last = ids[ids.length - 1];
       expect(Array.from(feats[0].subarray(i * C, (i + 1) * C))).toEqual(Array.from(E.subarray(last * C, (last + 1) * C)));
     });

@@ -13,6 +13,7 @@
 //   gradients: max_i |ours_i - golden_i| <= 1e-4 max_i |golden_i|, per tensor
 //              (relative to the tensor's largest magnitude: elements near zero
 //              carry the absolute float32 error of the whole sum)
+import { rowIds } from '../src/embed/image-rows.ts';
 import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -57,8 +58,8 @@ describe('GradCache InfoNCE and LoRA gradients vs an independent float64 impleme
         expect(lora.config).toMatchObject({ r: 2, alpha: 4, dropout: 0 });
         expect(lora.scale).toBe(2);
         const batch: ContrastiveBatch = { anchors: await rows(golden, 'anchor'), candidates: await rows(golden, 'candidate') };
-        expect(batch.anchors.map((r) => r.length)).toEqual([5, 2, 7]);
-        expect(batch.candidates.map((r) => r.length)).toEqual([3, 6, 1, 8, 4, 2]);
+        expect(batch.anchors.map((r) => rowIds(r).length)).toEqual([5, 2, 7]);
+        expect(batch.candidates.map((r) => rowIds(r).length)).toEqual([3, 6, 1, 8, 4, 2]);
         const [temperature] = await f64(golden, 'temperature');
         const names = loraTensors(lora).map((t) => t.name);
         expect(names.length).toBe(cfg.layers * 7 * 2);

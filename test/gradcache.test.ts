@@ -2,6 +2,7 @@
 // mini-batch (embed, loss, replay) equal the full-batch gradients of one
 // graph kept whole, to 1e-5 relative, with LoRA dropout replayed by seed;
 // and with no dropout, any mini-batch size gives the same gradients.
+import { rowIds } from '../src/embed/image-rows.ts';
 import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import type { Tensor } from '../src/gpu/tensor.ts';
@@ -50,7 +51,7 @@ function fullBatch(g: Gpu, model: Decoder, lora: DecoderLora, params: TrainParam
     all.push(whole);
     const list: { e: Tensor; back: (d: Tensor) => void }[] = [];
     for (let r0 = 0, i = 0; r0 < rows.length; r0 += mini, i++) {
-      const padded = padLeft(rows.slice(r0, r0 + mini));
+      const padded = padLeft(rows.slice(r0, r0 + mini).map(rowIds));
       const input = uploadRows(g, padded);
       const acts = decoderTrainForward(g, model, input, { lora, dropoutSeed: miniBatchSeed(seed, group, i) });
       const p = lastTokenPool(g, acts.final, input.mask);

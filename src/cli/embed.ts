@@ -1,6 +1,8 @@
 // lco embed: embeddings of a JSONL file with a decoder model folder (and an
 // optional LoRA adapter). Input rows: {"text": "..."} or {"input_ids": [..]}
-// (ids used as given: no prompt, no special tokens). Output: one
+// (ids used as given: no prompt, no special tokens), or, with a multimodal
+// model (vision_config.json in the folder), {"image": "path"} or
+// {"image": "path", "text": "..."} (paths relative to the JSONL file). Output: one
 // {"embedding": [..]} per input row, in input order, written atomically (a
 // failed run leaves no partial file). A bad row (bad JSON, no text, empty
 // text, ids out of the vocabulary) is reported with its line number; with
@@ -13,11 +15,13 @@ import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
 import { calibrateInt8, quantizeBinary, quantizeInt8 } from '../embed/quantize.ts';
 import { formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
 import { withModel } from './session.ts';
+import { jsonlItem } from './jsonl-item.ts';
+import type { SequenceRow } from '../embed/image-rows.ts';
 
 const FLAGS = {
   model: { type: 'string', required: true, value: 'DIR', help: 'HF model folder (config.json, model.safetensors, tokenizer.json)' },
   adapter: { type: 'string', value: 'DIR', help: 'PEFT LoRA adapter folder to apply' },
-  input: { type: 'string', required: true, value: 'IN.jsonl', help: 'rows {"text": ...} or {"input_ids": [...]}' },
+  input: { type: 'string', required: true, value: 'IN.jsonl', help: 'rows {"text": ...}, {"input_ids": [...]}, {"image": path} or {"image": path, "text": ...}' },
   output: { type: 'string', required: true, value: 'OUT.jsonl', help: 'rows {"embedding": [...]}, in input order' },
   prompt: { type: 'string', default: 'none', value: 'P', help: 'none, lco ("{text}\\nSummarize the above text in one word:") or a template with {text}' },
   chat: { type: 'string', default: 'none', value: 'FMT', help: 'none, or chatml to wrap the prompt in a user turn with the assistant turn opened' },
@@ -51,26 +55,22 @@ export async function run(args: string[]): Promise<number> {
     dimensions: f.dimensions, batchSize: f['batch-size'], maxLength: f['max-length'],
   };
   const rows = await readJsonl(f.input);
-  return withModel(f.model, f.adapter, async ({ gpu, model, lora, tokenizer }) => {
-    const embedder = new Embedder(gpu, model, tokenizer, lora);
-    // Validate and tokenize every row first, so a bad row stops the run before any work.
+  return withModel(f.model, f.adapter, async ({ gpu, model, lora, vision, tokenizer }) => {
+    const embedder = new Embedder(gpu, model, tokenizer, lora, vision);
+    // Validate, read the images and tokenize every row first, so a bad row stops the run before any work.
     const errors: string[] = [];
-    const good: { row: number; ids: number[] }[] = [];
-    rows.forEach((r, k) => {
+    const good: { row: number; seq: SequenceRow }[] = [];
+    for (const [k, r] of rows.entries()) {
       const where = `${f.input}:${r.line}`;
       try {
         if (r.error) throw new Error(r.error);
-        const v = r.value as { text?: unknown; input_ids?: unknown } | null;
-        let input: EmbedInput;
-        if (v && typeof v === 'object' && typeof v.text === 'string') input = v.text;
-        else if (v && typeof v === 'object' && Array.isArray(v.input_ids)) input = { ids: v.input_ids as number[] };
-        else throw new Error('expected {"text": "..."} or {"input_ids": [...]}');
-        good.push({ row: k, ids: embedder.tokenize(input, opts, where) });
+        const input: EmbedInput = jsonlItem(r.value, f.input);
+        good.push({ row: k, seq: await embedder.prepare(input, opts, where) });
       } catch (err) {
         const msg = (err as Error).message;
         errors[k] = msg.startsWith(where) ? msg : `${where}: ${msg}`;
       }
-    });
+    }
     const bad = errors.filter(Boolean);
     for (const e of bad.slice(0, 20)) process.stderr.write(`lco embed: ${e}\n`);
     if (bad.length > 20) process.stderr.write(`lco embed: ... and ${bad.length - 20} more bad rows\n`);
@@ -79,7 +79,7 @@ export async function run(args: string[]): Promise<number> {
       return 1;
     }
     const t0 = performance.now();
-    const embs = await embedder.embed(good.map((g) => ({ ids: g.ids })), opts);
+    const embs = await embedder.embedRows(good.map((g) => g.seq), opts);
     const seconds = (performance.now() - t0) / 1000;
     const calib = f.quantize === 'int8' && embs.length > 0 ? calibrateInt8(embs) : null;
     const encode = (e: Float32Array): number[] =>

@@ -1,7 +1,7 @@
 // What several lco commands wrap their work in.
 //
-// withModel: the tokenizer, a Gpu, the decoder and an optional LoRA adapter
-// of a model folder, released in reverse order (and the Gpu destroyed) however
+// withModel: the tokenizer, a Gpu, the decoder, its vision encoder (when the
+// folder has vision_config.json) and an optional LoRA adapter of a model folder, released in reverse order (and the Gpu destroyed) however
 // the work ends. The tokenizer is read first, so a folder without
 // tokenizer.json fails before any GPU work.
 //
@@ -13,12 +13,16 @@ import { Gpu } from '../gpu/gpu.ts';
 import { readTokenizer, type Tokenizer } from '../io/tokenizer.ts';
 import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
 import { loadLoraAdapter, releaseLora, type DecoderLora } from '../model/lora.ts';
+import { loadVision, releaseVision, VISION_CONFIG_FILE, type VisionModel } from '../model/vision.ts';
+import { existsSync } from 'node:fs';
 
 export interface ModelSession {
   gpu: Gpu;
   model: Decoder;
   /** The adapter of `adapterDir`, when one was given. */
   lora: DecoderLora | undefined;
+  /** The vision encoder + projector, when the folder has one. */
+  vision: VisionModel | undefined;
   tokenizer: Tokenizer;
 }
 
@@ -28,12 +32,15 @@ export async function withModel<T>(modelDir: string, adapterDir: string | undefi
   const gpu = await Gpu.create();
   let model: Decoder | undefined;
   let lora: DecoderLora | undefined;
+  let vision: VisionModel | undefined;
   try {
     model = await loadDecoder(gpu, modelDir);
+    if (existsSync(`${modelDir}/${VISION_CONFIG_FILE}`)) vision = await loadVision(gpu, modelDir);
     if (adapterDir) lora = await loadLoraAdapter(gpu, model.config, adapterDir);
-    return await fn({ gpu, model, lora, tokenizer });
+    return await fn({ gpu, model, lora, vision, tokenizer });
   } finally {
     if (lora) releaseLora(lora);
+    if (vision) releaseVision(vision);
     if (model) releaseDecoder(model);
     gpu.destroy();
   }

@@ -5,17 +5,20 @@
 //   {"anchor": A, "positive": P, "negative": N}               triplets
 //   {"anchor": A, "positive": P, "negative_1": N1, ..., "negative_k": Nk}
 //
-// Each of A, P, N is a string, {"text": "..."} or {"input_ids": [...]}.
+// Each of A, P, N is a string, {"text": "..."}, {"input_ids": [...]}, or for
+// a multimodal model {"image": "path"} or {"image": "path", "text": "..."}
+// (paths relative to the JSONL file).
 // Optional UNITE modality labels (bit sets: text 1, image 2, video 4):
 // "positive_modality" and "negative_modality" (a number, or a list for
 // negative_1..k); default 1. Every row must have the same number of
 // negatives. A bad row (bad JSON, a missing column, an empty text, ids
 // outside the vocabulary, another negative count) is reported as
 // file:line; the caller stops or skips it.
+import { dirname, isAbsolute, join } from 'node:path';
 import { parseJsonl, readJsonl, type JsonlRow } from '../io/jsonl.ts';
 
-/** A text, or token ids used exactly as given. */
-export type Item = { text: string } | { ids: number[] };
+/** A text, token ids used exactly as given, or an image (a resolved path) with an optional text. */
+export type Item = { text: string } | { ids: number[] } | { image: string; text?: string };
 
 export interface PairRow {
   /** 1-based line in the file. */
@@ -40,14 +43,20 @@ export class DatasetError extends Error {
   override name = 'DatasetError';
 }
 
-function item(v: unknown, column: string, vocab: number): Item {
+function item(v: unknown, column: string, vocab: number, source: string): Item {
   if (typeof v === 'string') {
     if (v.length === 0) throw new DatasetError(`"${column}" is an empty text`);
     return { text: v };
   }
   if (v && typeof v === 'object' && !Array.isArray(v)) {
-    const o = v as { text?: unknown; input_ids?: unknown };
-    if (typeof o.text === 'string') return item(o.text, column, vocab);
+    const o = v as { text?: unknown; input_ids?: unknown; image?: unknown };
+    if (o.image !== undefined) {
+      if (typeof o.image !== 'string' || o.image.length === 0) throw new DatasetError(`"${column}".image must be a non-empty path`);
+      if (o.text !== undefined && (typeof o.text !== 'string' || o.text.length === 0)) throw new DatasetError(`"${column}".text beside an image must be a non-empty string`);
+      const image = isAbsolute(o.image) ? o.image : join(dirname(source), o.image);
+      return o.text === undefined ? { image } : { image, text: o.text as string };
+    }
+    if (typeof o.text === 'string') return item(o.text, column, vocab, source);
     if (Array.isArray(o.input_ids)) {
       if (o.input_ids.length === 0) throw new DatasetError(`"${column}".input_ids is empty`);
       o.input_ids.forEach((id, i) => {
@@ -56,7 +65,7 @@ function item(v: unknown, column: string, vocab: number): Item {
       return { ids: o.input_ids as number[] };
     }
   }
-  throw new DatasetError(`"${column}" must be a string, {"text": ...} or {"input_ids": [...]}${v === undefined ? ' (missing)' : ''}`);
+  throw new DatasetError(`"${column}" must be a string, {"text": ...}, {"input_ids": [...]} or {"image": path, "text"?: ...}${v === undefined ? ' (missing)' : ''}`);
 }
 
 function modality(v: unknown, what: string): number {
@@ -84,8 +93,8 @@ export function parsePairs(source: string, lines: JsonlRow[], vocab: number): Pa
       const o = r.value;
       if (!o || typeof o !== 'object' || Array.isArray(o)) throw new DatasetError('expected a JSON object with "anchor" and "positive"');
       const obj = o as Record<string, unknown>;
-      const anchor = item(obj.anchor, 'anchor', vocab);
-      const positive = item(obj.positive, 'positive', vocab);
+      const anchor = item(obj.anchor, 'anchor', vocab, source);
+      const positive = item(obj.positive, 'positive', vocab, source);
       const { columns } = negativesOf(obj);
       if (k === null) k = columns.length;
       if (columns.length !== k) throw new DatasetError(`${columns.length} negatives, but earlier rows have ${k} (every row needs the same number)`);
@@ -95,7 +104,7 @@ export function parsePairs(source: string, lines: JsonlRow[], vocab: number): Pa
         line: r.line,
         anchor,
         positive,
-        negatives: columns.map((c) => item(obj[c], c, vocab)),
+        negatives: columns.map((c) => item(obj[c], c, vocab, source)),
         positiveModality: modality(obj.positive_modality, 'positive_modality'),
         negativeModalities,
       });
@@ -114,7 +123,7 @@ export function parsePairsText(source: string, text: string, vocab: number): Pai
   return parsePairs(source, parseJsonl(text), vocab);
 }
 
-const itemKey = (x: Item) => ('text' in x ? `t:${x.text}` : `i:${x.ids.join(',')}`);
+const itemKey = (x: Item) => ('image' in x ? `m:${x.image}\u0000${x.text ?? ''}` : 'text' in x ? `t:${x.text}` : `i:${x.ids.join(',')}`);
 
 /**
  * Batches of `size` rows with no text twice in a batch (an anchor, positive

@@ -10,6 +10,11 @@
 //   e = e[:, :dimensions]                              (Matryoshka truncation)
 //   e = e / ||e||                                      (when normalize)
 //
+// Images: an item {image, text?} is read (PNG/JPEG/PPM file or RGB array),
+// resized and normalised for the vision encoder, and placed in the sequence
+// by its prompt's "<image>" placeholder (image-rows.ts), which becomes P image
+// token rows filled by the encoder + projector; the rest is as for text.
+//
 // Batching by length: items are sorted by token count so a batch pads little;
 // results come back in input order. Too-long text is cut in its middle part:
 // the prompt's text before and after {text} is kept whole, since the pooled
@@ -23,7 +28,9 @@ import type { DecoderLora } from '../model/lora.ts';
 import { prefixColumns } from '../ops/contrastive.ts';
 import { l2norm } from '../ops/l2norm.ts';
 import { lastTokenPool, meanPool } from '../ops/pooling.ts';
-import { padLeft, uploadRows } from './batch.ts';
+import { readImage, type RgbImage } from '../io/image.ts';
+import type { VisionModel } from '../model/vision.ts';
+import { imagePixels, padLeftSequences, rowIds, tokenizeWithImages, uploadSequences, type SequenceRow } from './image-rows.ts';
 import { applyPrompt, resolvePrompt, type ChatFormat } from './prompt.ts';
 
 export type Pooling = 'lasttoken' | 'mean';
@@ -48,8 +55,11 @@ export class EmbedInputError extends Error {
   override name = 'EmbedInputError';
 }
 
-/** A text, or token ids used exactly as given. */
-export type EmbedInput = string | { ids: ArrayLike<number> };
+/** An image file's path (PNG, JPEG, PPM) or decoded RGB samples. */
+export type ImageSource = string | RgbImage;
+
+/** A text, token ids used exactly as given, or an image with an optional text. */
+export type EmbedInput = string | { ids: ArrayLike<number> } | { image: ImageSource; text?: string };
 
 export class Embedder {
   constructor(
@@ -57,10 +67,12 @@ export class Embedder {
     readonly model: Decoder,
     readonly tokenizer: Tokenizer,
     readonly lora?: DecoderLora,
+    /** The vision encoder + projector, for inputs with images. */
+    readonly vision?: VisionModel,
   ) {}
 
   /** Token ids of one input after prompting and truncation. `where` names it in errors. */
-  tokenize(input: EmbedInput, opts: EmbedOptions = {}, where = 'input'): number[] {
+  tokenize(input: string | { ids: ArrayLike<number> }, opts: EmbedOptions = {}, where = 'input'): number[] {
     const V = this.model.config.vocab;
     const max = opts.maxLength ?? this.model.config.maxPositions;
     if (typeof input !== 'string') {
@@ -85,17 +97,41 @@ export class Embedder {
     return [...head, ...this.tokenizer.encode(input).slice(0, room), ...tail];
   }
 
+  /**
+   * One input as the decoder reads it: ids, or ids and images for an image
+   * input (the file is read here). `where` names it in errors.
+   */
+  async prepare(input: EmbedInput, opts: EmbedOptions = {}, where = 'input'): Promise<SequenceRow> {
+    if (typeof input === 'string' || 'ids' in input) return this.tokenize(input, opts, where);
+    const { vision } = this;
+    if (!vision) throw new EmbedInputError(`${where}: an image input needs a vision encoder (vision_config.json and vision_model.safetensors beside the model)`);
+    if (input.text !== undefined && (typeof input.text !== 'string' || input.text.length === 0)) {
+      throw new EmbedInputError(`${where}: "text" beside an image must be a non-empty string`);
+    }
+    const img = typeof input.image === 'string' ? await readImage(input.image) : input.image;
+    const template = resolvePrompt(opts.prompt ?? 'none', input.text === undefined ? 'image' : 'image+text');
+    const row = tokenizeWithImages(this.tokenizer, applyPrompt(template, input.text ?? '', opts.chat), [imagePixels(img, vision.config)], vision.config, where);
+    const max = opts.maxLength ?? this.model.config.maxPositions;
+    if (row.ids.length > max) throw new EmbedInputError(`${where}: ${row.ids.length} tokens with the image's ${row.ids.length - (input.text ? this.tokenizer.encode(input.text).length : 0)} prompt and image rows, more than maxLength ${max}`);
+    return row;
+  }
+
   /** Embeds the inputs; returns one Float32Array per input, in input order. */
   async embed(inputs: readonly EmbedInput[], opts: EmbedOptions = {}): Promise<Float32Array[]> {
+    return this.embedRows(await Promise.all(inputs.map((x, i) => this.prepare(x, opts, `input ${i}`))), opts);
+  }
+
+  /** Embeds already prepared rows (prepare()); one Float32Array per row, in order. */
+  async embedRows(tokens: readonly SequenceRow[], opts: EmbedOptions = {}): Promise<Float32Array[]> {
     const C = this.model.config.hidden;
     const dims = opts.dimensions ?? C;
     if (!Number.isInteger(dims) || dims < 1 || dims > C) throw new RangeError(`dimensions ${dims} must be an integer in [1, ${C}]`);
     const batchSize = opts.batchSize ?? 32;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize ${batchSize} must be a positive integer`);
-    const tokens = inputs.map((x, i) => this.tokenize(x, opts, `input ${i}`));
+    const len = (i: number) => rowIds(tokens[i]).length;
     // longest first, ties by index: the order (and so every batch) is deterministic
-    const order = tokens.map((_, i) => i).sort((a, b) => tokens[b].length - tokens[a].length || a - b);
-    const out: Float32Array[] = new Array(inputs.length);
+    const order = tokens.map((_, i) => i).sort((a, b) => len(b) - len(a) || a - b);
+    const out: Float32Array[] = new Array(tokens.length);
     for (let s = 0; s < order.length; s += batchSize) {
       const idx = order.slice(s, s + batchSize);
       const rows = await this.#embedBatch(idx.map((i) => tokens[i]), opts, dims);
@@ -105,14 +141,14 @@ export class Embedder {
   }
 
   /** One left-padded batch through the decoder and the pooling. */
-  async #embedBatch(rows: number[][], opts: EmbedOptions, dims: number): Promise<Float32Array[]> {
+  async #embedBatch(rows: SequenceRow[], opts: EmbedOptions, dims: number): Promise<Float32Array[]> {
     const { gpu } = this;
     const C = this.model.config.hidden;
     const made: Tensor[] = [];
     const keep = <X extends Tensor>(t: X): X => (made.push(t), t);
+    const uploaded = uploadSequences(gpu, padLeftSequences(rows), this.vision);
     try {
-      const input = uploadRows(gpu, padLeft(rows));
-      [input.ids, input.mask, input.pos].forEach(keep);
+      const { input } = uploaded;
       const h = keep(decoderForward(gpu, this.model, input, { lora: this.lora }).last);
       let e: Tensor;
       if ((opts.pooling ?? 'lasttoken') === 'mean') {
@@ -132,6 +168,7 @@ export class Embedder {
       return rows.map((_, b) => data.slice(b * dims, (b + 1) * dims));
     } finally {
       for (const t of made) t.release();
+      uploaded.release();
     }
   }
 }

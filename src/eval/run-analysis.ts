@@ -18,8 +18,8 @@
 // only echo the tie order (1 for two such sides), so it is NaN (null in JSON).
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { padLeft, uploadRows } from '../embed/batch.ts';
-import type { Embedder, EmbedOptions, Pooling } from '../embed/embedder.ts';
+import type { Embedder, EmbedInput, EmbedOptions, Pooling } from '../embed/embedder.ts';
+import { padLeftSequences, rowIds, uploadSequences } from '../embed/image-rows.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { writeFileAtomic } from '../io/safetensors.ts';
 import { decoderForward } from '../model/forward.ts';
@@ -37,7 +37,7 @@ export type LayerPoolOptions = Pick<EmbedOptions, 'prompt' | 'chat' | 'pooling' 
  * (longest first, ties by index) as in Embedder.embed, so the last entry
  * matches the Embedder's un-normalised output.
  */
-export async function layerFeatures(embedder: Embedder, texts: readonly string[], opts: LayerPoolOptions = {}): Promise<Float32Array[]> {
+export async function layerFeatures(embedder: Embedder, texts: readonly EmbedInput[], opts: LayerPoolOptions = {}): Promise<Float32Array[]> {
   const { gpu, model, lora } = embedder;
   const C = model.config.hidden;
   const L1 = model.config.layers + 1;
@@ -45,17 +45,18 @@ export async function layerFeatures(embedder: Embedder, texts: readonly string[]
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`layerFeatures: batchSize ${batchSize} must be a positive integer`);
   const pooling: Pooling = opts.pooling ?? 'lasttoken';
   const n = texts.length;
-  const tokens = texts.map((t, i) => embedder.tokenize(t, opts, `text ${i}`));
-  const order = tokens.map((_, i) => i).sort((a, b) => tokens[b].length - tokens[a].length || a - b);
+  const tokens = await Promise.all(texts.map((t, i) => embedder.prepare(t, opts, `item ${i}`)));
+  const len = (i: number) => rowIds(tokens[i]).length;
+  const order = tokens.map((_, i) => i).sort((a, b) => len(b) - len(a) || a - b);
   const out = Array.from({ length: L1 }, () => new Float32Array(n * C));
   for (let s = 0; s < n; s += batchSize) {
     const idx = order.slice(s, s + batchSize);
     const B = idx.length;
     const made: Tensor[] = [];
     const keep = <X extends Tensor>(t: X): X => (made.push(t), t);
+    const uploaded = uploadSequences(gpu, padLeftSequences(idx.map((i) => tokens[i])), embedder.vision);
     try {
-      const input = uploadRows(gpu, padLeft(idx.map((i) => tokens[i])));
-      [input.ids, input.mask, input.pos].forEach(keep);
+      const { input } = uploaded;
       const { hidden } = decoderForward(gpu, model, input, { hiddenStates: true, lora });
       hidden.forEach(keep);
       // All layers' pooled rows in one tensor [L + 1, B, C]: one read per batch.
@@ -77,6 +78,7 @@ export async function layerFeatures(embedder: Embedder, texts: readonly string[]
       }
     } finally {
       for (const t of made) t.release();
+      uploaded.release();
     }
   }
   return out;

@@ -21,11 +21,11 @@ import { clusteringFromEmbeddings } from './cluster.ts';
 import { EvalInputError } from './matrix.ts';
 import { retrievalFromEmbeddings, stsFromEmbeddings, type RetrievalResult } from './metrics.ts';
 import { probeAccuracy } from './probe.ts';
-import type { EvalSuite } from './suite.ts';
+import type { EvalItem, EvalSuite } from './suite.ts';
 
 /** What evaluateEmbedder needs of an embedder (Embedder has it; tests pass stubs). */
 export interface TextEmbedder {
-  embed(inputs: readonly string[], opts: EmbedOptions): Promise<Float32Array[]>;
+  embed(inputs: readonly EvalItem[], opts: EmbedOptions): Promise<Float32Array[]>;
 }
 
 export interface EvalEmbedOptions extends EmbedOptions {
@@ -117,8 +117,9 @@ export interface EvalResults {
 /** The distinct texts of one prompt, in first-use order. */
 interface PromptGroup {
   prompt: string;
-  texts: string[];
-  index: Map<string, number>;
+  texts: EvalItem[];
+  /** By text, by image path + text, or by the image object itself. */
+  index: Map<unknown, number>;
   vectors?: Float32Array[];
 }
 
@@ -150,15 +151,17 @@ export async function evaluateEmbedder(
   const seed = runOpts.seed ?? 0;
   const groups = new Map<string, PromptGroup>();
   let requested = 0;
-  const use = (p: string, texts: readonly string[], where: string): TextRef => {
+  const use = (p: string, texts: readonly EvalItem[], where: string): TextRef => {
     let g = groups.get(p);
     if (!g) groups.set(p, (g = { prompt: p, texts: [], index: new Map() }));
     const rows = texts.map((t, i) => {
-      if (typeof t !== 'string' || t.length === 0) throw new EvalInputError(`${suite.name} ${where}[${i}]: expected a non-empty text`);
-      let r = g.index.get(t);
+      const isImage = typeof t === 'object' && t !== null && 'image' in t;
+      if (!isImage && (typeof t !== 'string' || t.length === 0)) throw new EvalInputError(`${suite.name} ${where}[${i}]: expected a non-empty text or {image, text?}`);
+      const key = typeof t === 'string' ? t : typeof t.image === 'string' ? `\u0000${t.image}\u0000${t.text ?? ''}` : t;
+      let r = g.index.get(key);
       if (r === undefined) {
         r = g.texts.length;
-        g.index.set(t, r);
+        g.index.set(key, r);
         g.texts.push(t);
       }
       return r;

@@ -10,7 +10,9 @@
 //   classification  texts [M], labels [M], folds [M] ('train' or 'test')
 //   paired          a [n], b [n]: two "modalities" of the same n items, row i
 //                   of each is item i (for anisotropy and mutual kNN per layer)
-// Every part is optional; a builder fills the ones its data has.
+// Every part is optional; a builder fills the ones its data has. Retrieval
+// queries and documents and the paired sides may be images ({image, text?},
+// as the Embedder takes them: image->text retrieval, image/caption analysis).
 //
 // Subsampling helpers shared by builders (seeded, deterministic):
 //   subsampleCorpus   keeps every document some query needs, then others in a
@@ -20,15 +22,19 @@
 //                     items, f = maxItems / n, so every label keeps a train and
 //                     a test item (the total may exceed maxItems when it is
 //                     below the number of such groups)
+import type { ImageSource } from '../embed/embedder.ts';
 import { Rng, shuffleInPlace } from '../model/sample.ts';
 import type { Qrels } from './metrics.ts';
 import { EvalInputError } from './matrix.ts';
 
 const rngFn = (r: Rng) => () => r.next();
 
+/** A text, or an image with an optional text. */
+export type EvalItem = string | { image: ImageSource; text?: string };
+
 export interface RetrievalSuite {
-  queries: string[];
-  corpus: string[];
+  queries: EvalItem[];
+  corpus: EvalItem[];
   /** [Q] document index -> integer relevance (>= 1 relevant). */
   qrels: Map<number, number>[];
 }
@@ -54,8 +60,8 @@ export interface ClassificationSuite {
 export interface PairedSuite {
   /** Names of the two sides, e.g. ["example", "gloss"]. */
   names: [string, string];
-  a: string[];
-  b: string[];
+  a: EvalItem[];
+  b: EvalItem[];
 }
 
 export interface EvalSuite {
@@ -91,6 +97,7 @@ export type TaskBuilder = (options: SuiteOptions) => Promise<EvalSuite>;
 /** Task builders by name: `--tasks NAME`. Loaded lazily (the WordNet one reads ~117k synsets). */
 export const TASK_BUILDERS: Record<string, () => Promise<TaskBuilder>> = {
   wordnet: async () => (await import('./wordnet-suite.ts')).buildWordNetSuite,
+  shapes: async () => (await import('./shapes-suite.ts')).buildShapesSuite,
 };
 
 export class SuiteError extends EvalInputError {
@@ -120,7 +127,7 @@ export function subsampleCorpus(r: RetrievalSuite, maxDocs: number, seed: number
   const others = shuffleInPlace(Array.from({ length: D }, (_, d) => d).filter((d) => !keep[d]), rngFn(new Rng(seed >>> 0)));
   for (let i = 0; i < others.length && kept < maxDocs; i++, kept++) keep[others[i]] = 1;
   const newIndex = new Int32Array(D).fill(-1);
-  const corpus: string[] = [];
+  const corpus: EvalItem[] = [];
   for (let d = 0; d < D; d++) {
     if (!keep[d]) continue;
     newIndex[d] = corpus.length;

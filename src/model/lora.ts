@@ -17,6 +17,7 @@ import { SafetensorsFile, writeFileAtomic, writeSafetensors } from '../io/safete
 import { loraScale } from '../ops/lora.ts';
 import { LORA_TARGETS, modulePath, type LoraTarget } from '../../reference/decoder.ts';
 import type { DecoderConfig } from './config.ts';
+import type { Decoder } from './decoder.ts';
 
 export { LORA_TARGETS, type LoraTarget };
 
@@ -219,4 +220,28 @@ export async function loadLoraAdapter(gpu: Gpu, cfg: DecoderConfig, dir: string)
     await file.close();
   }
   return lora;
+}
+
+/**
+ * Folds an adapter into the decoder's weights in place: W += s B A for every
+ * adapted linear (float64 sums, rounded once to f32), as PEFT's
+ * merge_and_unload. Afterwards the model without the adapter computes what
+ * the model with it did (up to that rounding), and a new adapter can be
+ * trained on top (continual pretraining, then contrastive refinement).
+ */
+export async function mergeLoraIntoWeights(gpu: Gpu, model: Decoder, lora: DecoderLora): Promise<void> {
+  const { addLoraDelta } = await import('./merge.ts');
+  const { weightsOf } = await import('./forward.ts');
+  const r = lora.config.r;
+  for (const [l, mods] of lora.layers.entries()) {
+    for (const t of LORA_TARGETS) {
+      const m = mods[t];
+      if (!m) continue;
+      const { W } = weightsOf(model.weights.layers[l], t);
+      const [outF, inF] = W.shape;
+      const w = Float64Array.from((await gpu.read(W)) as Float32Array);
+      addLoraDelta(w, (await gpu.read(m.A)) as Float32Array, (await gpu.read(m.B)) as Float32Array, r, outF, inF, lora.scale);
+      gpu.write(W, w);
+    }
+  }
 }

@@ -67,6 +67,15 @@ export interface VisionConfig {
   /** Co: the projector's output width, the decoder's hidden size. */
   outHidden: number;
   rmsNormEps: number;
+  /**
+   * The token id written on an image's placeholder rows (its embedding is
+   * replaced by the image's, so any id works; it keeps the rows out of the
+   * text's tokens). Default 0.
+   */
+  imageTokenId: number;
+  /** Per-channel mean and std (0..1 scale) the pixels are normalised with. Default 0.5, 0.5 (-1..1). */
+  imageMean: [number, number, number];
+  imageStd: [number, number, number];
 }
 
 /** Sizes that follow from the config. */
@@ -105,6 +114,18 @@ export function parseVisionConfig(input: string | unknown, source = VISION_CONFI
   if (hidden % heads !== 0) fail('num_attention_heads', `a divisor of hidden_size ${hidden}`);
   const eps = c.rms_norm_eps ?? 1e-6;
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) fail('rms_norm_eps', 'a positive number');
+  const tokenId = (): number => {
+    const v = c.image_token_id ?? 0;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail('image_token_id', 'an integer >= 0');
+    return v as number;
+  };
+  const triple = (field: string, positive: boolean): [number, number, number] => {
+    const v = c[field] ?? [0.5, 0.5, 0.5];
+    const ok = Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+    if (!ok) fail(field, `3 finite numbers (R, G, B)${positive ? ' > 0' : ''}`);
+    const t = v as number[];
+    return [t[0], t[1], t[2]];
+  };
   return {
     imageSize,
     patchSize,
@@ -116,6 +137,9 @@ export function parseVisionConfig(input: string | unknown, source = VISION_CONFI
     projectorHidden: int('projector_hidden_size'),
     outHidden: int('out_hidden_size'),
     rmsNormEps: eps as number,
+    imageTokenId: tokenId(),
+    imageMean: triple('image_mean', false),
+    imageStd: triple('image_std', true),
   };
 }
 
@@ -133,6 +157,9 @@ export function toVisionJson(cfg: VisionConfig): Record<string, unknown> {
     projector_hidden_size: cfg.projectorHidden,
     out_hidden_size: cfg.outHidden,
     rms_norm_eps: cfg.rmsNormEps,
+    image_token_id: cfg.imageTokenId,
+    image_mean: cfg.imageMean,
+    image_std: cfg.imageStd,
     ...FIXED,
   };
 }

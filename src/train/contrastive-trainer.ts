@@ -19,13 +19,14 @@ import { rng } from '../doctor/compare.ts';
 import { shuffleInPlace } from '../model/sample.ts';
 import { noDuplicateBatches, type Item, type PairRow } from '../data/pairs.ts';
 import type { Embedder, Pooling } from '../embed/embedder.ts';
+import type { SequenceRow } from '../embed/image-rows.ts';
 import type { ChatFormat } from '../embed/prompt.ts';
 import type { Decoder } from '../model/decoder.ts';
 import type { DecoderLora, LoraConfig } from '../model/lora.ts';
 import { newState, saveCheckpoint, saveFinal, type TrainerState } from './checkpoint.ts';
 import { gradCacheStep, type ContrastiveLossSpec } from './gradcache.ts';
 import { writeLossCurve } from './loss-curve.ts';
-import { gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
+import { fullParams, gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
 import { Progress } from './progress.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 
@@ -77,8 +78,8 @@ export const CONTRASTIVE_DEFAULTS: Omit<ContrastiveTrainConfig, 'lora' | 'maxLen
 export interface ContrastiveSetup {
   gpu: Gpu;
   model: Decoder;
-  /** The adapter trained in place (fresh or loaded). */
-  lora: DecoderLora;
+  /** The adapter trained in place (fresh or loaded); absent: full fine-tuning of every decoder weight. */
+  lora?: DecoderLora;
   /** Tokenizes items with the run's prompt (Embedder.tokenize). */
   embedder: Embedder;
   rows: PairRow[];
@@ -165,14 +166,17 @@ export async function trainContrastive(s: ContrastiveSetup): Promise<Contrastive
   const { join } = await import('node:path');
   await mkdir(s.outDir, { recursive: true });
 
-  // Tokenize every item once, with the run's prompt ({ids} items as given).
+  // Tokenize every item once (and read its image), with the run's prompt ({ids} items as given).
   const opts = { prompt: c.prompt, chat: c.chat, maxLength: c.maxLength };
-  const tok = (x: Item, where: string) => s.embedder.tokenize('text' in x ? x.text : { ids: x.ids }, opts, where);
-  const tokens = s.rows.map((r) => ({
-    anchor: tok(r.anchor, `line ${r.line} anchor`),
-    positive: tok(r.positive, `line ${r.line} positive`),
-    negatives: r.negatives.map((n, j) => tok(n, `line ${r.line} negative ${j + 1}`)),
-  }));
+  const tok = (x: Item, where: string) => s.embedder.prepare('image' in x ? x : 'text' in x ? x.text : { ids: x.ids }, opts, where);
+  const tokens: { anchor: SequenceRow; positive: SequenceRow; negatives: SequenceRow[] }[] = [];
+  for (const r of s.rows) {
+    tokens.push({
+      anchor: await tok(r.anchor, `line ${r.line} anchor`),
+      positive: await tok(r.positive, `line ${r.line} positive`),
+      negatives: await Promise.all(r.negatives.map((n, j) => tok(n, `line ${r.line} negative ${j + 1}`))),
+    });
+  }
   const batches = new EpochBatches(s.rows, c.batchSize, c.seed);
   const steps = c.steps > 0 ? c.steps : c.epochs * batches.perEpoch;
   const schedule = { peak: c.lr, warmup: c.warmup, total: steps, kind: c.schedule, minRatio: c.minLrRatio };
@@ -184,7 +188,7 @@ export async function trainContrastive(s: ContrastiveSetup): Promise<Contrastive
   };
 
   const state: TrainerState<ContrastiveTrainConfig> = s.resume ? { ...s.resume, config: c } : newState(c, s.baseModel);
-  const params = loraParams(gpu, lora);
+  const params = lora ? loraParams(gpu, lora) : fullParams(gpu, model);
   const grads = gradMap(params);
   const out = s.progressOut === undefined ? process.stderr : s.progressOut;
   const progress = out === null ? null : new Progress({
@@ -209,7 +213,7 @@ export async function trainContrastive(s: ContrastiveSetup): Promise<Contrastive
         : undefined;
       zeroGrads(gpu, params);
       const loss = gradCacheStep(gpu, model, lora, grads, { anchors, candidates, labels }, spec,
-        { miniBatch: c.miniBatch, pooling: c.pooling, seed: stepSeed(c.seed, step) });
+        { miniBatch: c.miniBatch, pooling: c.pooling, seed: stepSeed(c.seed, step), vision: s.embedder.vision });
       const lr = lrAt(schedule, step);
       const norm = optimizerStep(gpu, params, c, lr, step);
       const { loss: value, gradNorm } = await readStepStats(gpu, stats, loss, norm, step, s.outDir);

@@ -15,9 +15,14 @@
 // cached ones exactly, and the gradient equals the one of a single forward
 // over the whole batch (tested). Memory is that of one mini-batch's
 // activations plus the [B + M, C] embeddings.
+//
+// Rows may carry images (image-rows.ts): the frozen vision encoder turns them
+// into their placeholder rows' embeddings in both passes (it is deterministic,
+// so the replay sees the same inputs); only the decoder side learns.
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { padLeft, uploadRows } from '../embed/batch.ts';
+import { padLeftSequences, uploadSequences, type SequenceRow } from '../embed/image-rows.ts';
+import type { VisionModel } from '../model/vision.ts';
 import type { Pooling } from '../embed/embedder.ts';
 import { decoderBackward, type GradMap } from '../model/backward.ts';
 import type { Decoder } from '../model/decoder.ts';
@@ -30,10 +35,10 @@ import { l2norm, l2normBackward } from '../ops/l2norm.ts';
 import { lastTokenPool, lastTokenPoolBackward, meanPool, meanPoolBackward } from '../ops/pooling.ts';
 
 export interface ContrastiveBatch {
-  /** B anchors, as token ids (prompt already applied). */
-  anchors: number[][];
+  /** B anchors, as token ids (prompt already applied), with their images if any. */
+  anchors: SequenceRow[];
   /** M = B (1 + k) candidates: the B positives, then k blocks of B hard negatives. */
-  candidates: number[][];
+  candidates: SequenceRow[];
   /** MAMCL: the modality label of every candidate [M]; absent: no masking. */
   labels?: number[];
 }
@@ -51,6 +56,8 @@ export interface GradCacheOptions {
   pooling: Pooling;
   /** Base of this step's dropout seeds. */
   seed: number;
+  /** The frozen vision encoder, for rows with images. */
+  vision?: VisionModel;
 }
 
 type Group = 'anchors' | 'candidates';
@@ -65,16 +72,18 @@ export function miniBatchSeed(seed: number, group: Group, index: number): number
  * normalised embeddings and, for the replay, a function that back-propagates
  * dE [b, C] into the grads and frees everything.
  */
-function forwardMini(gpu: Gpu, model: Decoder, lora: DecoderLora | undefined, rows: number[][], pooling: Pooling, seed: number) {
-  const padded = padLeft(rows);
-  const input = uploadRows(gpu, padded);
+function forwardMini(gpu: Gpu, model: Decoder, lora: DecoderLora | undefined, rows: SequenceRow[], pooling: Pooling, seed: number, vision?: VisionModel) {
+  const padded = padLeftSequences(rows);
+  const uploaded = uploadSequences(gpu, padded, vision);
+  const { input } = uploaded;
   const acts = decoderTrainForward(gpu, model, input, { lora, dropoutSeed: seed });
   const lt = pooling === 'lasttoken' ? lastTokenPool(gpu, acts.final, input.mask) : null;
   const raw = lt ? lt.out : meanPool(gpu, acts.final, input.mask);
   const n = l2norm(gpu, raw);
   raw.release();
   const free = () => {
-    for (const t of [n.y, n.norm, input.ids, input.mask, input.pos]) t.release();
+    for (const t of [n.y, n.norm]) t.release();
+    uploaded.release();
     lt?.index.release();
   };
   return {
@@ -109,11 +118,11 @@ export function gradCacheStep(
   const C = model.config.hidden;
   if (B === 0 || M % B !== 0 || M < B) throw new RangeError(`gradCacheStep: ${B} anchors need B (1 + k) candidates, got ${M}`);
   if (!Number.isInteger(opts.miniBatch) || opts.miniBatch < 1) throw new RangeError(`gradCacheStep: miniBatch ${opts.miniBatch} must be a positive integer`);
-  const groups: [Group, number[][], Tensor][] = [
+  const groups: [Group, SequenceRow[], Tensor][] = [
     ['anchors', batch.anchors, gpu.empty([B, C], 'f32', 'gradcache.anchors')],
     ['candidates', batch.candidates, gpu.empty([M, C], 'f32', 'gradcache.candidates')],
   ];
-  const each = (fn: (group: Group, rows: number[][], r0: number, index: number, all: Tensor) => void) => {
+  const each = (fn: (group: Group, rows: SequenceRow[], r0: number, index: number, all: Tensor) => void) => {
     for (const [group, rows, all] of groups) {
       for (let r0 = 0, i = 0; r0 < rows.length; r0 += opts.miniBatch, i++) fn(group, rows.slice(r0, r0 + opts.miniBatch), r0, i, all);
     }
@@ -121,7 +130,7 @@ export function gradCacheStep(
 
   // 1. embed every mini-batch; keep only the embeddings
   each((group, rows, r0, i, all) => {
-    const mb = forwardMini(gpu, model, lora, rows, opts.pooling, miniBatchSeed(opts.seed, group, i));
+    const mb = forwardMini(gpu, model, lora, rows, opts.pooling, miniBatchSeed(opts.seed, group, i), opts.vision);
     gpu.copy(mb.e, all, rows.length * C, 0, r0 * C);
     mb.discard();
   });
@@ -149,7 +158,7 @@ export function gradCacheStep(
 
   // 3. replay each mini-batch with its seed and back-propagate its slice of dE
   each((group, rows, r0, i) => {
-    const mb = forwardMini(gpu, model, lora, rows, opts.pooling, miniBatchSeed(opts.seed, group, i));
+    const mb = forwardMini(gpu, model, lora, rows, opts.pooling, miniBatchSeed(opts.seed, group, i), opts.vision);
     const slice = gpu.empty([rows.length, C], 'f32', 'gradcache.dE');
     gpu.copy(dE[group], slice, rows.length * C, r0 * C, 0);
     mb.backward(slice, grads);
