@@ -1,6 +1,8 @@
 // lco analyze: the LCO-Emb layer analysis (src/eval/run-analysis.ts) of a
 // decoder model folder (and an optional LoRA adapter) on a suite's paired
-// texts (WordNet: an example sentence and the gloss of the same synset).
+// texts (WordNet: an example sentence and the gloss of the same synset;
+// shapes: a held-out scene's image and its first caption, for a model folder
+// with a vision encoder, vision_config.json).
 // Per layer: anisotropy of each side and mutual kNN (k = 10) between them.
 // Prints a table; writes analysis.json and analysis.svg into --out, each atomically.
 import { Embedder, type Pooling } from '../embed/embedder.ts';
@@ -9,6 +11,7 @@ import { MUTUAL_KNN_K } from '../eval/analysis.ts';
 import { analyzeLayers, formatAnalysisTable, writeAnalysis } from '../eval/run-analysis.ts';
 import { buildSuite, TASK_BUILDERS } from '../eval/suite.ts';
 import { atLeast, formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
+import { checkVisionFor } from './eval.ts';
 import { withModel } from './session.ts';
 
 /** Paired items of a default run: more than WordNet's 660, so all of them (~10 s on the tiny model). */
@@ -17,8 +20,8 @@ export const ANALYZE_DEFAULT_ITEMS = 1000;
 const FLAGS = {
   model: { type: 'string', required: true, value: 'DIR', help: 'HF model folder (config.json, model.safetensors, tokenizer.json)' },
   adapter: { type: 'string', value: 'DIR', help: 'PEFT LoRA adapter folder to apply' },
-  tasks: { type: 'string', default: 'wordnet', value: 'NAME', help: `task suite: ${Object.keys(TASK_BUILDERS).join(', ')}` },
-  'max-items': { type: 'number', integer: true, default: ANALYZE_DEFAULT_ITEMS, value: 'N', help: `paired items (at least ${MUTUAL_KNN_K + 1})` },
+  tasks: { type: 'string', default: 'wordnet', value: 'NAME', help: `task suite: ${Object.keys(TASK_BUILDERS).join(', ')} (shapes: image and caption; needs vision_config.json)` },
+  'max-items': { type: 'number', integer: true, default: ANALYZE_DEFAULT_ITEMS, value: 'N', help: `paired items (at least ${MUTUAL_KNN_K + 1}; shapes: that many held-out scenes)` },
   out: { type: 'string', default: '.', value: 'DIR', help: 'where analysis.json and analysis.svg go' },
   prompt: { type: 'string', default: 'none', value: 'P', help: 'none, lco or a template with {text}' },
   chat: { type: 'string', default: 'none', value: 'FMT', help: 'none or chatml' },
@@ -36,6 +39,7 @@ both sides of the suite's paired texts and their mutual kNN alignment (k = ${MUT
 export async function run(args: string[]): Promise<number> {
   const f = parseCommand('analyze', FLAGS, HELP, args, (f) => {
     oneOf('tasks', f.tasks, Object.keys(TASK_BUILDERS));
+    checkVisionFor(f.tasks, f.model);
     oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
     oneOf('chat', f.chat, ['none', 'chatml']);
     resolvePrompt(f.prompt);
@@ -52,8 +56,8 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`lco analyze: task suite "${f.tasks}" has no paired texts\n`);
     return 1;
   }
-  return withModel(f.model, f.adapter, async ({ gpu, model, lora, tokenizer }) => {
-    const embedder = new Embedder(gpu, model, tokenizer, lora);
+  return withModel(f.model, f.adapter, async ({ gpu, model, lora, vision, tokenizer }) => {
+    const embedder = new Embedder(gpu, model, tokenizer, lora, vision);
     const r = await analyzeLayers(embedder, paired, {
       prompt: f.prompt, chat: f.chat as ChatFormat, pooling: f.pooling as Pooling,
       batchSize: f['batch-size'], maxLength: f['max-length'],

@@ -9,6 +9,14 @@
 // distinct texts are about queries + documents, since the clustering and STS
 // glosses are documents too: 500 queries + (2395 held-out + 500 distractor)
 // glosses. (All 946 queries and evalTasks' 2000 distractors: ~5300 texts.)
+//
+// --tasks shapes is image -> text retrieval on held-out shapes-world scenes
+// (src/eval/shapes-suite.ts): --max-queries test scenes, each image a query
+// and its captions the relevant documents. It needs a multimodal model folder
+// (vision_config.json and vision_model.safetensors beside the decoder); the
+// images get the --prompt's image template (lco: LCO-Emb's image prompt).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../io/safetensors.ts';
 import { Embedder, type Pooling } from '../embed/embedder.ts';
 import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
@@ -16,6 +24,18 @@ import { DEFAULT_KMEANS_RESTARTS, evaluateEmbedder, formatResultsTable } from '.
 import { buildSuite, TASK_BUILDERS } from '../eval/suite.ts';
 import { atLeast, formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
 import { withModel } from './session.ts';
+import { VISION_CONFIG_FILE } from '../model/vision.ts';
+
+/** Suites whose items include images: they need a vision encoder beside the decoder. */
+export const IMAGE_TASKS: readonly string[] = ['shapes'];
+
+/** A usage error when `--tasks` is an image suite and the model folder has no vision encoder. */
+export function checkVisionFor(tasks: string, modelDir: string): void {
+  if (IMAGE_TASKS.includes(tasks) && !existsSync(join(modelDir, VISION_CONFIG_FILE))) {
+    throw new UsageError(`--tasks ${tasks}: the suite's queries are images, but ${modelDir} has no ${VISION_CONFIG_FILE} ` +
+      `(a multimodal model folder has vision_config.json and vision_model.safetensors beside the decoder)`);
+  }
+}
 
 /** Sizes of a default run (see the header); 0 = no cut. */
 export const EVAL_DEFAULTS = { maxQueries: 500, distractors: 500, maxDocs: 0, maxItems: 0 } as const;
@@ -23,7 +43,7 @@ export const EVAL_DEFAULTS = { maxQueries: 500, distractors: 500, maxDocs: 0, ma
 const FLAGS = {
   model: { type: 'string', required: true, value: 'DIR', help: 'HF model folder (config.json, model.safetensors, tokenizer.json)' },
   adapter: { type: 'string', value: 'DIR', help: 'PEFT LoRA adapter folder to apply' },
-  tasks: { type: 'string', default: 'wordnet', value: 'NAME', help: `task suite: ${Object.keys(TASK_BUILDERS).join(', ')}` },
+  tasks: { type: 'string', default: 'wordnet', value: 'NAME', help: `task suite: ${Object.keys(TASK_BUILDERS).join(', ')} (shapes: image -> caption retrieval; needs vision_config.json)` },
   prompt: { type: 'string', default: 'none', value: 'P', help: 'none, lco ("{text}\\nSummarize the above text in one word:") or a template with {text}' },
   'query-prompt': { type: 'string', value: 'P', help: 'prompt of the retrieval queries (default: --prompt)' },
   chat: { type: 'string', default: 'none', value: 'FMT', help: 'none, or chatml to wrap the prompt in a user turn with the assistant turn opened' },
@@ -31,8 +51,8 @@ const FLAGS = {
   dimensions: { type: 'number', integer: true, value: 'N', help: 'keep the first N dimensions (Matryoshka; re-normalised)' },
   'batch-size': { type: 'number', integer: true, default: 32, value: 'N', help: 'items per forward' },
   'max-length': { type: 'number', integer: true, value: 'N', help: 'most tokens per item (default: the model\'s max_position_embeddings)' },
-  'max-queries': { type: 'number', integer: true, default: EVAL_DEFAULTS.maxQueries, value: 'N', help: 'retrieval queries (seeded sample of the held-out examples)' },
-  distractors: { type: 'number', integer: true, default: EVAL_DEFAULTS.distractors, value: 'N', help: 'train glosses added to the retrieval corpus' },
+  'max-queries': { type: 'number', integer: true, default: EVAL_DEFAULTS.maxQueries, value: 'N', help: 'retrieval queries (wordnet: a seeded sample of the held-out examples; shapes: the first N test scenes)' },
+  distractors: { type: 'number', integer: true, default: EVAL_DEFAULTS.distractors, value: 'N', help: 'train glosses added to the retrieval corpus (wordnet)' },
   'max-docs': { type: 'number', integer: true, default: EVAL_DEFAULTS.maxDocs, value: 'N', help: 'cut the corpus to N documents, keeping the relevant ones (0: no cut)' },
   'max-items': { type: 'number', integer: true, default: EVAL_DEFAULTS.maxItems, value: 'N', help: 'about N clustering/probe items and STS pairs (0: all)' },
   'kmeans-restarts': { type: 'number', integer: true, default: DEFAULT_KMEANS_RESTARTS, value: 'N', help: 'k-means++ restarts (lowest inertia kept)' },
@@ -44,11 +64,13 @@ const HELP = formatHelp(`usage: lco eval --model DIR [options]
 
 Embeds the suite's texts with the decoder in DIR and prints retrieval (nDCG@10,
 Recall@1/5/10, MRR@10, MAP@100), STS (Spearman), clustering (V-measure, NMI)
-and probe accuracy.`, FLAGS);
+and probe accuracy. --tasks shapes: image -> caption retrieval on held-out
+shapes-world scenes, for a model folder with vision_config.json.`, FLAGS);
 
 export async function run(args: string[]): Promise<number> {
   const f = parseCommand('eval', FLAGS, HELP, args, (f) => {
     oneOf('tasks', f.tasks, Object.keys(TASK_BUILDERS));
+    checkVisionFor(f.tasks, f.model);
     oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
     oneOf('chat', f.chat, ['none', 'chatml']);
     resolvePrompt(f.prompt);
@@ -70,8 +92,8 @@ export async function run(args: string[]): Promise<number> {
     maxDocs: f['max-docs'] || undefined, maxItems: f['max-items'] || undefined,
   });
   const suiteSeconds = (performance.now() - t0) / 1000;
-  return withModel(f.model, f.adapter, async ({ gpu, model, lora, tokenizer }) => {
-    const embedder = new Embedder(gpu, model, tokenizer, lora);
+  return withModel(f.model, f.adapter, async ({ gpu, model, lora, vision, tokenizer }) => {
+    const embedder = new Embedder(gpu, model, tokenizer, lora, vision);
     const results = await evaluateEmbedder(embedder, suite, {
       prompt: f.prompt, queryPrompt: f['query-prompt'], chat: f.chat as ChatFormat, pooling: f.pooling as Pooling,
       dimensions: f.dimensions, batchSize: f['batch-size'], maxLength: f['max-length'],

@@ -7,7 +7,8 @@ commands:
   doctor      adapter, features and limits; every kernel once against its
               float64 reference; a matmul GFLOP/s figure
   embed       embeddings of a JSONL file (last-token or mean pooling, prompts, LoRA)
-  eval        retrieval, STS, clustering and probe scores on the WordNet tasks
+  eval        retrieval, STS, clustering and probe scores (WordNet tasks; shapes: image->text)
+  experiment  LCO-Emb's claims in miniature (lco experiment lco [--quick]): report with plots
   generate    continue a prompt with a model folder (streams text)
   merge       fold LoRA adapters into a base model (linear or TIES); writes a full model folder
   pretrain    next-token training: from scratch, full, or LoRA; checkpoints and resume
@@ -21,6 +22,7 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   doctor: () => import('./doctor.ts'),
   embed: () => import('./embed.ts'),
   eval: () => import('./eval.ts'),
+  experiment: () => import('./experiment.ts'),
   generate: () => import('./generate.ts'),
   merge: () => import('./merge.ts'),
   pretrain: () => import('./pretrain.ts'),

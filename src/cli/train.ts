@@ -4,6 +4,11 @@
 // another sense). Output: a PEFT adapter folder (plus checkpoints, a JSONL
 // log and loss-curve.svg). --config runs several stages (UNITE: adaptation,
 // then instruction tuning), each starting from the previous one's adapter.
+// Items may be images ({"image": path} or {"image": path, "text": ...}, paths
+// relative to the JSONL file) when the model folder has a vision encoder
+// (vision_config.json): the encoder stays frozen and turns each image into
+// its "<image>" rows of the prompt; only the decoder's adapter learns.
+import { existsSync } from 'node:fs';
 import { copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Gpu } from '../gpu/gpu.ts';
@@ -17,6 +22,7 @@ import { loadDecoder, releaseDecoder, type Decoder } from '../model/decoder.ts';
 import {
   ADAPTER_CONFIG, ADAPTER_WEIGHTS, createLora, LORA_TARGETS, loadLoraAdapter, releaseLora, type DecoderLora, type LoraTarget,
 } from '../model/lora.ts';
+import { loadVision, releaseVision, VISION_CONFIG_FILE, VISION_WEIGHTS_FILE, type VisionModel } from '../model/vision.ts';
 import { checkpointName, listCheckpoints, loadMoments, readState, type TrainerState } from '../train/checkpoint.ts';
 import { CONTRASTIVE_DEFAULTS, trainContrastive, type ContrastiveLossKind, type ContrastiveTrainConfig } from '../train/contrastive-trainer.ts';
 import type { ScheduleKind } from '../train/schedule.ts';
@@ -26,7 +32,7 @@ import { withInterrupt } from './session.ts';
 const D = CONTRASTIVE_DEFAULTS;
 const FLAGS = {
   model: { type: 'string', required: true, value: 'DIR', help: 'the frozen base: an HF model folder with tokenizer.json' },
-  data: { type: 'string', value: 'TRAIN.jsonl', help: 'anchor/positive[/negative|negative_1..k] rows, or "wordnet" (built-in triplets)' },
+  data: { type: 'string', value: 'TRAIN.jsonl', help: 'anchor/positive[/negative|negative_1..k] rows of texts or {"image": path, "text"?: ...} items, or "wordnet" (built-in triplets)' },
   out: { type: 'string', required: true, value: 'DIR', help: 'the adapter (PEFT), checkpoints, train-log.jsonl, loss-curve.svg' },
   adapter: { type: 'string', value: 'DIR', help: 'start from this PEFT adapter (its r, alpha, targets) instead of a fresh one' },
   config: { type: 'string', value: 'FILE.json', help: '{"stages": [{flag: value, ...}, ...]}: stages run in order, each from the previous adapter' },
@@ -49,7 +55,7 @@ const FLAGS = {
   warmup: { type: 'number', integer: true, default: D.warmup, value: 'N', help: 'linear warmup steps' },
   schedule: { type: 'string', default: D.schedule, value: 'KIND', help: 'cosine, linear or constant after warmup' },
   'max-grad-norm': { type: 'number', default: D.clip, value: 'N', help: 'clip the global gradient norm; 0 disables clipping' },
-  prompt: { type: 'string', default: D.prompt, value: 'P', help: 'none, lco or a template with {text}, applied to every text' },
+  prompt: { type: 'string', default: D.prompt, value: 'P', help: 'none, lco or a template with {text}, applied to every item (images: its image templates)' },
   chat: { type: 'string', default: D.chat, value: 'FMT', help: 'none or chatml' },
   pooling: { type: 'string', default: D.pooling, value: 'MODE', help: 'lasttoken or mean' },
   'max-length': { type: 'number', integer: true, value: 'N', help: 'most tokens per text (default: 128, or the model\'s limit if lower)' },
@@ -64,7 +70,10 @@ const FLAGS = {
 const HELP = formatHelp(`usage: lco train --model DIR --data TRAIN.jsonl --out DIR [options]
 
 Trains a LoRA adapter on the frozen decoder in DIR with a contrastive loss over
-last-token embeddings (LCO-Emb), big batches through GradCache. Example:
+last-token embeddings (LCO-Emb), big batches through GradCache. A column may
+hold a text, {"text": ...}, {"input_ids": [...]}, or, when DIR has a vision
+encoder (vision_config.json), {"image": "path"} or {"image": "path", "text": ...}
+(paths relative to TRAIN.jsonl; the encoder stays frozen). Example:
   lco train --model fixtures/tiny-decoder --data wordnet --out runs/emb --steps 200`, FLAGS);
 
 type Flags = ReturnType<typeof parseArgs<typeof FLAGS>>['flags'];
@@ -112,10 +121,16 @@ async function dataset(f: Flags, vocab: number, log: (s: string) => void): Promi
 }
 
 /** One stage: returns the adapter folder it wrote. */
-async function runStage(gpu: Gpu, model: Decoder, tokenizerJson: string, f: Flags, out: string, startAdapter: string | undefined, log: (s: string) => void): Promise<number> {
+async function runStage(
+  gpu: Gpu, model: Decoder, vision: VisionModel | undefined, tokenizerJson: string, f: Flags, out: string, startAdapter: string | undefined, log: (s: string) => void,
+): Promise<number> {
   const tok = loadTokenizer(tokenizerJson);
   let config = trainConfig(f, model.config.maxPositions);
   const data = await dataset(f, model.config.vocab, log);
+  const withImage = vision ? undefined : data.rows.find((r) => [r.anchor, r.positive, ...r.negatives].some((x) => 'image' in x));
+  if (withImage) {
+    throw new Error(`${data.source}:${withImage.line}: an image item needs a multimodal model folder, but ${f.model} has no ${VISION_CONFIG_FILE} (and ${VISION_WEIGHTS_FILE})`);
+  }
   let resumeDir: string | null = null;
   let state: TrainerState<ContrastiveTrainConfig> | undefined;
   if (f.resume) {
@@ -132,10 +147,11 @@ async function runStage(gpu: Gpu, model: Decoder, tokenizerJson: string, f: Flag
   if (adapterFrom && !resumeDir) config = { ...config, lora: lora.config };
   try {
     log(`${data.source}: ${data.rows.length} rows with ${data.k} negative(s) each; LoRA r ${lora.config.r} alpha ${lora.config.alpha} on ` +
-      `${lora.config.targets.join(', ')}; batch ${config.batchSize} in mini-batches of ${config.miniBatch}; loss ${config.loss} t ${config.temperature}\n`);
+      `${lora.config.targets.join(', ')}; batch ${config.batchSize} in mini-batches of ${config.miniBatch}; loss ${config.loss} t ${config.temperature}` +
+      `${vision ? '; vision encoder frozen' : ''}\n`);
     return await withInterrupt(log, async (signal) => {
       const r = await trainContrastive({
-        gpu, model, lora, embedder: new Embedder(gpu, model, tok), rows: data.rows, k: data.k, outDir: out, config,
+        gpu, model, lora, embedder: new Embedder(gpu, model, tok, undefined, vision), rows: data.rows, k: data.k, outDir: out, config,
         tokenizerJson, baseModel: f.model, resume: state, onParams: resumeDir ? (p) => loadMoments(gpu, resumeDir!, p) : undefined,
         progressOut: f.quiet ? null : process.stderr, signal,
       });
@@ -176,8 +192,10 @@ export async function train(args: string[], log: (s: string) => void = (s) => pr
   }
   const gpu = await Gpu.create();
   let model: Decoder | undefined;
+  let vision: VisionModel | undefined;
   try {
     model = await loadDecoder(gpu, flags.model);
+    if (existsSync(join(flags.model, VISION_CONFIG_FILE))) vision = await loadVision(gpu, flags.model);
     const tokenizerJson = await readFile(join(flags.model, 'tokenizer.json'), 'utf8').catch((err: Error) => {
       throw new Error(`${join(flags.model, 'tokenizer.json')}: cannot read (${err.message}); the model folder needs its tokenizer`);
     });
@@ -192,7 +210,7 @@ export async function train(args: string[], log: (s: string) => void = (s) => pr
         }
         log(`stage ${i + 1} of ${stages.length} -> ${out}\n`);
       }
-      const code = await runStage(gpu, model, tokenizerJson, f, out, previous, log);
+      const code = await runStage(gpu, model, vision, tokenizerJson, f, out, previous, log);
       if (code !== 0) return code;
       previous = out;
     }
@@ -202,6 +220,7 @@ export async function train(args: string[], log: (s: string) => void = (s) => pr
     }
     return 0;
   } finally {
+    if (vision) releaseVision(vision);
     if (model) releaseDecoder(model);
     gpu.destroy();
   }

@@ -69,7 +69,12 @@ export class Embedder {
     readonly lora?: DecoderLora,
     /** The vision encoder + projector, for inputs with images. */
     readonly vision?: VisionModel,
-  ) {}
+  ) {
+    if (vision && (vision.config.imageTokenId >= model.config.vocab || vision.config.outHidden !== model.config.hidden)) {
+      throw new EmbedInputError(`the vision encoder does not fit the decoder: image_token_id ${vision.config.imageTokenId} must be below vocab_size ${model.config.vocab}, ` +
+        `out_hidden_size ${vision.config.outHidden} must equal hidden_size ${model.config.hidden}`);
+    }
+  }
 
   /** Token ids of one input after prompting and truncation. `where` names it in errors. */
   tokenize(input: string | { ids: ArrayLike<number> }, opts: EmbedOptions = {}, where = 'input'): number[] {
@@ -112,7 +117,7 @@ export class Embedder {
     const template = resolvePrompt(opts.prompt ?? 'none', input.text === undefined ? 'image' : 'image+text');
     const row = tokenizeWithImages(this.tokenizer, applyPrompt(template, input.text ?? '', opts.chat), [imagePixels(img, vision.config)], vision.config, where);
     const max = opts.maxLength ?? this.model.config.maxPositions;
-    if (row.ids.length > max) throw new EmbedInputError(`${where}: ${row.ids.length} tokens with the image's ${row.ids.length - (input.text ? this.tokenizer.encode(input.text).length : 0)} prompt and image rows, more than maxLength ${max}`);
+    if (row.ids.length > max) throw new EmbedInputError(`${where}: ${row.ids.length} tokens (the image's rows and the prompt included), more than maxLength ${max}; an image cannot be cut`);
     return row;
   }
 

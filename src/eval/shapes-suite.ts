@@ -12,8 +12,9 @@
 // the scene id) is never seen in training, whatever the world's size, since
 // the split depends on the scene alone. maxQueries keeps the first N test
 // scenes (world order); without it, maxPaired does (lco analyze asks for
-// paired items only), and the paired part is cut to maxPaired. Two scenes may share a caption (e.g. "a circle"):
-// such a text is one document relevant to both.
+// paired items only), and the paired part is cut to maxPaired. Two scenes
+// may share a caption (e.g. "a circle"): such a text is one document relevant
+// to both.
 import { DEFAULT_IMAGE_SIZE, makeWorld, renderScene, type WorldScene } from '../data/shapes-world.ts';
 import type { RgbImage } from '../io/image.ts';
 import { SuiteError, type EvalSuite, type SuiteOptions } from './suite.ts';
