@@ -30,6 +30,11 @@ export interface CaptionBatch {
   at: number[];
   /** Next-token targets [B*T], -100 where not scored (image rows, padding). */
   targets: Int32Array;
+  /**
+   * `targets` already on the GPU (i32 [B*T]), uploaded with the batch so the
+   * step records no upload midway (an upload submits the work before it).
+   */
+  targetsTensor?: Tensor<'i32'>;
 }
 
 export interface CaptionStepOptions {
@@ -52,7 +57,7 @@ export function captionStep(gpu: Gpu, vision: VisionModel, decoder: Decoder, gra
   const { y: embeds, acts: vacts } = visionTrainForward(gpu, vision, batch.pixels, { frozenEncoder: opts.frozenEncoder });
   const acts = decoderTrainForward(gpu, decoder, { ...batch.input, images: { P, at: batch.at, embeds } }, { lora: opts.lora, dropoutSeed: opts.dropoutSeed });
   const head = decoder.weights.lmHead;
-  const { dFinal } = lmHeadLoss(gpu, acts.final, head, batch.targets, { count: opts.count, lossInto: opts.lossInto, dHead: grads.get(head) });
+  const { dFinal } = lmHeadLoss(gpu, acts.final, head, batch.targets, { count: opts.count, lossInto: opts.lossInto, dHead: grads.get(head), targetsTensor: batch.targetsTensor });
   const { dImages } = decoderBackward(gpu, decoder, acts, dFinal!, grads);
   dFinal!.release();
   visionBackward(gpu, vision, vacts, dImages!, grads);

@@ -4,17 +4,24 @@
 //   out/checkpoint-000200/
 //     config.json + model.safetensors          (full training; F32)
 //     adapter_config.json + adapter_model.safetensors   (LoRA training)
+//     vision_config.json + vision_model.safetensors     (multimodal runs: the vision encoder and projector)
 //     tokenizer.json                           (when the run has one)
 //     optimizer.safetensors                    AdamW moments: {name}.exp_avg, {name}.exp_avg_sq
+//                                              (every trained weight: decoder, adapter or vision)
 //     trainer_state.json                       step, tokens, options, loss history
 //
 // Atomic: everything is written into a hidden temporary folder that is
 // renamed into place last, so a crash mid-write leaves the previous
 // checkpoints whole and no half checkpoint that a resume could pick up.
+//
+// Snapshots (saveSnapshot) are the model of a chosen step for later study:
+// out/snapshots/step-000400/ holds the model files, tokenizer and state but
+// no optimizer, are written atomically the same way, and are never deleted.
 import type { Gpu } from '../gpu/gpu.ts';
 import { SafetensorsFile, writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
 import { saveDecoder, type Decoder } from '../model/decoder.ts';
 import { saveLoraAdapter, type DecoderLora } from '../model/lora.ts';
+import { saveVision, type VisionModel } from '../model/vision.ts';
 import type { TrainParam } from './optimizer.ts';
 
 export const STATE_FILE = 'trainer_state.json';
@@ -30,12 +37,18 @@ export interface HistoryPoint {
   loss: number;
   lr: number;
   gradNorm: number;
+  /** Multimodal runs: the step's caption and text losses (each per its own scored token), which `loss` mixes. */
+  captionLoss?: number;
+  textLoss?: number;
 }
 
 export interface EvalPoint {
   step: number;
+  /** The held-out loss (multimodal runs: the caption loss). */
   loss: number;
   perplexity: number;
+  /** Multimodal runs with text: the held-out text loss. */
+  text?: { loss: number; perplexity: number };
 }
 
 export interface TrainerState<C = unknown> {
@@ -53,11 +66,16 @@ export function newState<C>(config: C, baseModel: string | null): TrainerState<C
 }
 
 export const checkpointName = (step: number) => `checkpoint-${String(step).padStart(6, '0')}`;
+export const SNAPSHOTS_DIR = 'snapshots';
+export const snapshotName = (step: number) => `step-${String(step).padStart(6, '0')}`;
 
 export interface SaveWhat {
   gpu: Gpu;
   model: Decoder;
   lora?: DecoderLora;
+  /** Saved beside the decoder (vision_config.json, vision_model.safetensors). */
+  vision?: VisionModel;
+  /** Every trained weight (decoder or adapter, and vision): their moments go into optimizer.safetensors. */
   params: readonly TrainParam[];
   tokenizerJson?: string;
 }
@@ -67,6 +85,7 @@ async function writeFolder(dir: string, w: SaveWhat, state: TrainerState, withOp
   const { join } = await import('node:path');
   if (w.lora) await saveLoraAdapter(w.gpu, w.lora, dir, state.baseModel ?? '');
   else await saveDecoder(w.gpu, w.model, dir);
+  if (w.vision) await saveVision(w.gpu, w.vision, dir);
   const enc = new TextEncoder();
   if (w.tokenizerJson !== undefined) await writeFileAtomic(join(dir, 'tokenizer.json'), enc.encode(w.tokenizerJson));
   if (withOptimizer) {
@@ -85,26 +104,39 @@ async function writeFolder(dir: string, w: SaveWhat, state: TrainerState, withOp
  * checkpoints. Returns the folder's path.
  */
 export async function saveCheckpoint(outDir: string, w: SaveWhat, state: TrainerState, keep: number): Promise<string> {
+  const { rm } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const final = await writeAtomically(outDir, checkpointName(state.step), w, state, true);
+  const all = await listCheckpoints(outDir);
+  for (const old of all.slice(0, Math.max(0, all.length - Math.max(1, keep)))) {
+    await rm(join(outDir, checkpointName(old)), { recursive: true, force: true });
+  }
+  return final;
+}
+
+/** Writes parent/name via a hidden temporary folder renamed into place (see the header). */
+async function writeAtomically(parent: string, name: string, w: SaveWhat, state: TrainerState, withOptimizer: boolean): Promise<string> {
   const { mkdir, rename, rm } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  const name = checkpointName(state.step);
-  const final = join(outDir, name);
-  const tmp = join(outDir, `.tmp-${name}`);
+  const final = join(parent, name);
+  const tmp = join(parent, `.tmp-${name}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   try {
-    await writeFolder(tmp, w, state, true);
+    await writeFolder(tmp, w, state, withOptimizer);
     await rm(final, { recursive: true, force: true });
     await rename(tmp, final);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  const all = await listCheckpoints(outDir);
-  for (const old of all.slice(0, Math.max(0, all.length - Math.max(1, keep)))) {
-    await rm(join(outDir, checkpointName(old)), { recursive: true, force: true });
-  }
   return final;
+}
+
+/** Saves out/snapshots/step-{step} (the model, tokenizer and state; no optimizer) atomically. Returns its path. */
+export async function saveSnapshot(outDir: string, w: SaveWhat, state: TrainerState): Promise<string> {
+  const { join } = await import('node:path');
+  return writeAtomically(join(outDir, SNAPSHOTS_DIR), snapshotName(state.step), w, state, false);
 }
 
 /** The final model (or adapter) and tokenizer at the top of outDir, with the state (no optimizer). */
