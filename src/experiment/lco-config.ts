@@ -61,7 +61,7 @@ export const SMALL_DECODER = {
 export const FULL: LcoExperimentConfig = {
   name: 'full',
   seed: 0,
-  world: { seed: 1, scenes: 3000, queriesPerScene: 3 },
+  world: { seed: 1, scenes: 3000, queriesPerScene: 1 },
   sizes: [
     { name: 'small (0.4M, from scratch)', decoder: { config: SMALL_DECODER }, vision: 'tiny' },
     { name: 'base (1.3M, WordNet-pretrained)', decoder: { dir: BUILTIN_DECODER }, vision: 'tiny', lr: 1e-3 },
@@ -78,7 +78,7 @@ export const FULL: LcoExperimentConfig = {
 export const QUICK: LcoExperimentConfig = {
   name: 'quick',
   seed: 0,
-  world: { seed: 1, scenes: 300, queriesPerScene: 3 },
+  world: { seed: 1, scenes: 300, queriesPerScene: 1 },
   sizes: [
     { name: 'micro-a', decoder: { config: { ...SMALL_DECODER, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1 } }, vision: 'micro' },
     { name: 'micro-b', decoder: { config: { ...SMALL_DECODER, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1 } }, vision: 'micro' },
