@@ -21,7 +21,7 @@ import { loadDecoder, randomDecoder, releaseDecoder, saveDecoder, weightSpecs, t
 import { createLora, releaseLora } from '../src/model/lora.ts';
 import { presetConfig, visionPreset } from '../src/model/presets.ts';
 import { loadVision, randomVision, releaseVision, visionWeightSpecs, type VisionModel } from '../src/model/vision.ts';
-import { buildCaptionBatch, CaptionBatches, captionSequence, evaluateCaptionLoss, ScenePixels } from '../src/train/caption-data.ts';
+import { buildCaptionBatch, CaptionBatches, captionSequence, evaluateCaptionLoss, ScenePixels, summarySequence, summaryWords } from '../src/train/caption-data.ts';
 import { checkpointName, listCheckpoints, loadMoments, readState, snapshotName } from '../src/train/checkpoint.ts';
 import { MM_PRETRAIN_DEFAULTS, trainMultimodal, type MmTrainConfig } from '../src/train/mm-pretrainer.ts';
 import { runLco, useGpu } from './helpers.ts';
@@ -86,6 +86,43 @@ describe('caption data', () => {
     expect(row.images.map((im) => im.offset)).toEqual([0]);
     expect(row.images[0].pixels).toBe(px);
     expect([...targets]).toEqual([-100, -100, -100, 67, 843, 1241, 1067, EOS, -100]);
+  });
+
+  it('a one-word summary is the LCO prompt (as the Embedder builds it) then the word; only the word and eos are scored', async () => {
+    const tok = await tokenizer();
+    const px = new Float32Array(16 * 16 * 3).fill(0.25);
+    const word = tok.encode(' circle');
+    const img = summarySequence(tok, 'image-summary', px, 'a red circle', 'circle', VISION, EOS);
+    const imgPrompt = tok.encode('\nSummarize the above image in one word:');
+    expect(img.row.ids).toEqual([0, 0, 0, 0, ...imgPrompt, ...word, EOS]);
+    expect(img.row.images.map((im) => im.offset)).toEqual([0]);
+    const first = 4 + imgPrompt.length - 1; // the prompt's ':' predicts the word
+    const scored = [...img.targets].flatMap((t, i) => (t === -100 ? [] : [i]));
+    expect(scored).toEqual(Array.from({ length: word.length + 1 }, (_, k) => first + k));
+    expect([...img.targets.subarray(first, first + word.length + 1)]).toEqual([...word, EOS]);
+    const txt = summarySequence(tok, 'text-summary', px, 'a red circle', 'red', VISION, EOS);
+    const txtPrompt = tok.encode('a red circle\nSummarize the above text in one word:');
+    expect(txt.row.ids).toEqual([...txtPrompt, ...tok.encode(' red'), EOS]);
+    expect(txt.row.images).toEqual([]);
+    expect([...txt.targets].filter((t) => t !== -100)).toEqual([...tok.encode(' red'), EOS]);
+    expect(txt.targets[txtPrompt.length - 1]).toBe(tok.encode(' red')[0]);
+  });
+
+  it('summaryFraction turns that share of draws into summaries with a word true of the scene, half of images, deterministically', () => {
+    const scenes = WORLD.scenes.filter((x) => x.split === 'train');
+    const a = new CaptionBatches(scenes, 8, 3, 0.5);
+    const picks = Array.from({ length: 50 }, (_, i) => a.at(i + 1)).flat();
+    const count = (k: string) => picks.filter((p) => p.kind === k).length;
+    expect(count('caption') / picks.length).toBeGreaterThan(0.4);
+    expect(count('caption') / picks.length).toBeLessThan(0.6);
+    expect(count('image-summary')).toBeGreaterThan(0.2 * picks.length);
+    expect(count('text-summary')).toBeGreaterThan(0.2 * picks.length);
+    for (const p of picks) if (p.kind !== 'caption') expect(summaryWords(p.scene)).toContain(p.word);
+    expect(new Set(picks.filter((p) => p.kind !== 'caption').map((p) => p.word)).size).toBeGreaterThan(5);
+    expect(new CaptionBatches(scenes, 8, 3, 0.5).at(7)).toEqual(a.at(7));
+    // the (scene, caption) order is the one without summaries
+    expect(a.at(3).map((p) => [p.scene.id, p.caption])).toEqual(new CaptionBatches(scenes, 8, 3).at(3).map((p) => [p.scene.id, p.caption]));
+    expect(() => new CaptionBatches(scenes, 8, 3, 1)).toThrow(/summaryFraction/);
   });
 
   it('a batch is left-padded with its targets moved along; pixels are stacked in row order', async () => {

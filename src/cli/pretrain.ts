@@ -207,6 +207,7 @@ const MM_FLAGS = {
   'world-seed': { type: 'number', integer: true, default: M.data.worldSeed, value: 'S', help: 'seed of the shapes world' },
   'text-data': { type: 'string', default: M.data.text, value: 'SRC', help: '"wordnet", "none" (captions only), a .txt or a .jsonl' },
   'caption-batch': { type: 'number', integer: true, default: M.captionBatch, value: 'B', help: 'captioned scenes per step' },
+  'summary-fraction': { type: 'number', default: M.summaryFraction, value: 'F', help: 'share of those that are one-word summaries of the image or caption (LCO prompt + a true word), in [0, 1)' },
   'text-batch': { type: 'number', integer: true, default: M.textBatch, value: 'B', help: 'text windows per step (0: captions only)' },
   'seq-len': { type: 'number', integer: true, default: M.seqLen, value: 'T', help: 'tokens per text window' },
   steps: { type: 'number', integer: true, value: 'N', help: `optimizer steps (default ${M.steps}; with --resume, raises the run's total)` },
@@ -258,7 +259,7 @@ function mmConfig(f: MmParsed): MmTrainConfig {
   if (!(f.lr > 0)) throw new UsageError(`--lr ${f.lr}: must be > 0`);
   const noText = f['text-data'] === 'none';
   const config: MmTrainConfig = {
-    ...M, captionBatch: f['caption-batch'], textBatch: noText ? 0 : f['text-batch'], seqLen: f['seq-len'], steps: f.steps ?? M.steps,
+    ...M, captionBatch: f['caption-batch'], summaryFraction: f['summary-fraction'], textBatch: noText ? 0 : f['text-batch'], seqLen: f['seq-len'], steps: f.steps ?? M.steps,
     lr: f.lr, warmup: f.warmup, schedule: oneOf('schedule', f.schedule, ['cosine', 'linear', 'constant'] as const) as ScheduleKind,
     minLrRatio: f['min-lr-ratio'], weightDecay: f['weight-decay'], clip: f.clip, seed: f.seed,
     trainDecoder: !f['freeze-decoder'], frozenEncoder: f['freeze-encoder'],

@@ -32,6 +32,8 @@ export interface LcoExperimentConfig {
     warmup: number;
     /** Steps whose model is kept for the GRSL study. */
     snapshots: number[];
+    /** Share of the caption draws that are one-word summaries under LCO's prompts (train/caption-data.ts). */
+    summaryFraction: number;
   };
   contrastive: {
     steps: number;
@@ -66,7 +68,7 @@ export const FULL: LcoExperimentConfig = {
     { name: 'small (0.4M, from scratch)', decoder: { config: SMALL_DECODER }, vision: 'tiny' },
     { name: 'base (1.3M, WordNet-pretrained)', decoder: { dir: BUILTIN_DECODER }, vision: 'tiny', lr: 1e-3 },
   ],
-  pretrain: { steps: 400, captionBatch: 16, textBatch: 4, seqLen: 64, lr: 2e-3, warmup: 20, snapshots: [25, 50, 100, 200, 400] },
+  pretrain: { steps: 400, captionBatch: 16, textBatch: 4, seqLen: 64, lr: 2e-3, warmup: 20, snapshots: [25, 50, 100, 200, 400], summaryFraction: 0.4 },
   contrastive: { steps: 40, batchSize: 16, miniBatch: 16, lr: 1e-3, warmup: 4, temperature: 0.05, lora: { r: 8, alpha: 16, dropout: 0.05 } },
   continual: { steps: 100, lr: 1e-3, lora: { r: 8, alpha: 16 } },
   variants: true,
@@ -83,7 +85,7 @@ export const QUICK: LcoExperimentConfig = {
     { name: 'micro-a', decoder: { config: { ...SMALL_DECODER, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1 } }, vision: 'micro' },
     { name: 'micro-b', decoder: { config: { ...SMALL_DECODER, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1 } }, vision: 'micro' },
   ],
-  pretrain: { steps: 4, captionBatch: 4, textBatch: 2, seqLen: 16, lr: 2e-3, warmup: 1, snapshots: [2, 4] },
+  pretrain: { steps: 4, captionBatch: 4, textBatch: 2, seqLen: 16, lr: 2e-3, warmup: 1, snapshots: [2, 4], summaryFraction: 0.4 },
   contrastive: { steps: 2, batchSize: 4, miniBatch: 4, lr: 1e-3, warmup: 1, temperature: 0.05, lora: { r: 2, alpha: 4, dropout: 0.05 } },
   continual: { steps: 2, lr: 1e-3, lora: { r: 2, alpha: 4 } },
   variants: true,

@@ -3,7 +3,9 @@
 //
 //   1. generative pretraining of a mini multimodal LM per model size:
 //      captioning (image -> caption, next-token loss) mixed with WordNet text
-//      (train/mm-pretrainer.ts); snapshots at several steps
+//      (train/mm-pretrainer.ts), and one-word summaries of images and captions
+//      under LCO-Emb's prompts (the ability a real MLLM's instruction tuning
+//      gives it; train/caption-data.ts); snapshots at several steps
 //   2. per snapshot: held-out caption loss (validation scenes), zero-shot
 //      image <-> text retrieval (test scenes), then the SAME fixed contrastive
 //      refinement, a LoRA on the decoder trained with InfoNCE on text-only
@@ -214,7 +216,7 @@ async function pretrainSize(
       gpu, decoder, vision, tokenizer, tokenizerJson, world, textCorpus: corpus, outDir,
       config: {
         ...MM_PRETRAIN_DEFAULTS, steps: p.steps, captionBatch: p.captionBatch, textBatch: p.textBatch, seqLen: p.seqLen,
-        lr: size.lr ?? p.lr, warmup: p.warmup, snapshotAt: p.snapshots, seed: cfg.seed + index, evalEvery: 0, checkpointEvery: 0,
+        lr: size.lr ?? p.lr, warmup: p.warmup, snapshotAt: p.snapshots, summaryFraction: p.summaryFraction, seed: cfg.seed + index, evalEvery: 0, checkpointEvery: 0,
       },
       progressOut: o.progressOut ?? null, signal: o.signal,
     });
@@ -327,7 +329,7 @@ async function continualPretrain(
       gpu, decoder: m.decoder, vision: m.vision, tokenizer, world, textCorpus: corpus, outDir, lora,
       config: {
         ...MM_PRETRAIN_DEFAULTS, steps: c.steps, captionBatch: p.captionBatch, textBatch: p.textBatch, seqLen: p.seqLen,
-        lr: c.lr, warmup: Math.min(p.warmup, c.steps), seed: cfg.seed + 303, evalEvery: 0, checkpointEvery: 0, snapshotAt: [],
+        lr: c.lr, warmup: Math.min(p.warmup, c.steps), seed: cfg.seed + 303, evalEvery: 0, checkpointEvery: 0, snapshotAt: [], summaryFraction: p.summaryFraction,
         frozenEncoder: true,
       },
       progressOut: o.progressOut ?? null, signal: o.signal,

@@ -21,12 +21,29 @@
 // (scene, caption) pair exactly once, and the batch of a step is a function
 // of (seed, step) alone: a resumed run sees what the uninterrupted one would.
 //
+// One-word summaries (summaryFraction > 0): a share of the draws become
+// LCO-Emb's embedding prompt followed by one word that is true of the scene
+// (the shape or colour of one of its objects, or its object count), scored
+// on that word and the end-of-text only:
+//
+//   image  "<image>\nSummarize the above image in one word:" + " " + word + eos
+//   text   caption + "\nSummarize the above text in one word:" + " " + word + eos
+//
+// The word is drawn afresh for every draw, so the best prediction at the
+// prompt's last token is the distribution over all the scene's true words:
+// the token must carry the whole content, for the image and for its caption
+// alike. This is the ability a real MLLM brings to LCO-Emb from its
+// instruction tuning (the prompt asks for it); the mini model learns it here.
+// Half the summaries are of images, half of captions; a step keeps at least
+// one image (the first draw is a caption when no image would be in it).
+//
 // Held-out loss (evaluateCaptionLoss): the mean next-token loss, in nats per
 // scored token, over every (scene, caption) pair of the given scenes (first
 // `captionsPerScene` captions each), with the inference passes (vision
 // encoder, then decoder); perplexity = exp(loss).
 import { rng } from '../doctor/compare.ts';
-import { renderScene, seedOf, type Scene } from '../data/shapes-world.ts';
+import { COUNT_WORDS, renderScene, seedOf, type Scene } from '../data/shapes-world.ts';
+import { applyPrompt, resolvePrompt } from '../embed/prompt.ts';
 import { endOfTextId } from '../data/lm-corpus.ts';
 import { IMAGE_PLACEHOLDER, imagePixels, padLeftSequences, tokenizeWithImages, uploadSequences, type ImageRow } from '../embed/image-rows.ts';
 import { uploadRows } from '../embed/batch.ts';
@@ -66,10 +83,37 @@ export function captionSequence(tok: Tokenizer, pixels: Float32Array, caption: s
 /** A scene with its true captions (a WorldScene is one). */
 export type CaptionedScene = Scene & { captions: readonly string[] };
 
-/** A draw of the run: a scene and which of its captions. */
+/** A draw of the run: a scene and which of its captions; or a one-word summary of its image or of that caption. */
 export interface CaptionPick {
   scene: CaptionedScene;
   caption: number;
+  /** Default 'caption'. */
+  kind?: 'caption' | 'image-summary' | 'text-summary';
+  /** The summary's word (summaries only). */
+  word?: string;
+}
+
+/** The one-word answers that are true of a scene: its objects' shapes and colours, and its object count. */
+export function summaryWords(scene: Scene): string[] {
+  const words = new Set<string>();
+  for (const o of scene.objects) (words.add(o.shape), words.add(o.colour));
+  words.add(COUNT_WORDS[scene.objects.length]);
+  return [...words];
+}
+
+/** A one-word summary sequence (see the header); scored on the word's tokens and the end-of-text. */
+export function summarySequence(
+  tok: Tokenizer, kind: 'image-summary' | 'text-summary', pixels: Float32Array, caption: string, word: string, cfg: VisionConfig, eosId: number,
+): CaptionSequence {
+  const prompt = kind === 'image-summary'
+    ? applyPrompt(resolvePrompt('lco', 'image'), '')
+    : applyPrompt(resolvePrompt('lco', 'text'), caption);
+  const row = tokenizeWithImages(tok, prompt, kind === 'image-summary' ? [pixels] : [], cfg, `summary of "${caption}"`);
+  const first = row.ids.length - 1; // the prompt's last token predicts the word
+  row.ids.push(...tok.encode(` ${word}`), eosId);
+  const targets = new Int32Array(row.ids.length).fill(IGNORE_INDEX);
+  for (let t = first; t < row.ids.length - 1; t++) targets[t] = row.ids[t + 1];
+  return { row, targets };
 }
 
 /** The (scene, caption) pairs of every step, drawn lazily from (seed, step); see the header. */
@@ -78,7 +122,9 @@ export class CaptionBatches {
   #epoch = -1;
   #perm: Uint32Array = new Uint32Array(0);
 
-  constructor(readonly scenes: readonly CaptionedScene[], readonly size: number, readonly seed: number) {
+  /** `summaryFraction`: the share of draws that are one-word summaries (see the header). */
+  constructor(readonly scenes: readonly CaptionedScene[], readonly size: number, readonly seed: number, readonly summaryFraction = 0) {
+    if (!(summaryFraction >= 0 && summaryFraction < 1)) throw new CaptionDataError(`CaptionBatches: summaryFraction ${summaryFraction} must be in [0, 1)`);
     if (!Number.isInteger(size) || size < 1) throw new CaptionDataError(`CaptionBatches: batch size ${size} must be a positive integer`);
     if (scenes.length === 0) throw new CaptionDataError('CaptionBatches: no training scenes');
     scenes.forEach((s, i) => {
@@ -103,13 +149,21 @@ export class CaptionBatches {
     }
     const i = this.#perm[k % n];
     const scene = this.scenes[i];
-    return { scene, caption: (this.#offsets[i] + epoch) % scene.captions.length };
+    const caption = (this.#offsets[i] + epoch) % scene.captions.length;
+    if (this.summaryFraction === 0) return { scene, caption };
+    const r = rng(seedOf(this.seed, 0x5a3, k));
+    const u = r();
+    if (u >= this.summaryFraction) return { scene, caption, kind: 'caption' };
+    const words = summaryWords(scene);
+    return { scene, caption, kind: u < this.summaryFraction / 2 ? 'image-summary' : 'text-summary', word: words[Math.floor(r() * words.length)] };
   }
 
   /** The picks of step `step` (1-based). */
   at(step: number): CaptionPick[] {
     if (!Number.isInteger(step) || step < 1) throw new CaptionDataError(`CaptionBatches: step ${step} must be a positive integer`);
-    return Array.from({ length: this.size }, (_, b) => this.draw((step - 1) * this.size + b));
+    const picks = Array.from({ length: this.size }, (_, b) => this.draw((step - 1) * this.size + b));
+    if (picks.every((p) => p.kind === 'text-summary')) picks[0] = { scene: picks[0].scene, caption: picks[0].caption, kind: 'caption' };
+    return picks;
   }
 }
 
@@ -142,9 +196,13 @@ export class ScenePixels {
 
 /** The sequences of some picks. */
 export function pickSequences(tok: Tokenizer, picks: readonly CaptionPick[], pixels: ScenePixels, eosId: number): CaptionSequence[] {
-  return picks.map(({ scene, caption }) => {
+  return picks.map(({ scene, caption, kind, word }) => {
     const text = scene.captions[caption];
     if (text === undefined) throw new CaptionDataError(`scene ${scene.id} has no caption ${caption} (it has ${scene.captions.length})`);
+    if (kind === 'image-summary' || kind === 'text-summary') {
+      if (!word) throw new CaptionDataError(`a ${kind} of scene ${scene.id} needs its word`);
+      return summarySequence(tok, kind, pixels.get(scene), text, word, pixels.config, eosId);
+    }
     return captionSequence(tok, pixels.get(scene), text, pixels.config, eosId);
   });
 }

@@ -47,6 +47,8 @@ import type { Tokenizer } from '../io/tokenizer.ts';
 import type { Decoder } from '../model/decoder.ts';
 import type { DecoderLora } from '../model/lora.ts';
 import { visionDims, visionWeightSpecs, type VisionModel } from '../model/vision.ts';
+import { applyPrompt, resolvePrompt } from '../embed/prompt.ts';
+import { COLOURS, COUNT_WORDS, SHAPES } from '../data/shapes-world.ts';
 import { CaptionBatches, buildCaptionBatch, evaluateCaptionLoss, pickSequences, ScenePixels } from './caption-data.ts';
 import { captionStep } from './caption-step.ts';
 import { newState, saveCheckpoint, saveFinal, saveSnapshot, type TrainerState } from './checkpoint.ts';
@@ -100,6 +102,8 @@ export interface MmTrainConfig {
   keepCheckpoints: number;
   /** Steps whose model goes to snapshots/step-NNNNNN/ (kept). */
   snapshotAt: number[];
+  /** Share of the caption draws that are one-word summaries of the image or the caption (caption-data.ts); 0 = captions only. */
+  summaryFraction: number;
   data: MmDataSpec;
 }
 
@@ -108,7 +112,7 @@ export const MM_PRETRAIN_DEFAULTS: MmTrainConfig = {
   lr: 2e-3, warmup: 50, schedule: 'cosine', minLrRatio: 0.1,
   weightDecay: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-8, clip: 1, seed: 0,
   trainDecoder: true, frozenEncoder: false,
-  evalEvery: 100, evalScenes: 64, evalWindows: 64, checkpointEvery: 200, keepCheckpoints: 2, snapshotAt: [],
+  evalEvery: 100, evalScenes: 64, evalWindows: 64, checkpointEvery: 200, keepCheckpoints: 2, snapshotAt: [], summaryFraction: 0,
   data: { worldSeed: 0, scenes: 2000, text: 'wordnet' },
 };
 
@@ -147,6 +151,9 @@ export interface MmTrainResult {
   stopped: boolean;
 }
 
+/** Every word a one-word summary can be. */
+const SUMMARY_WORDS = [...SHAPES, ...COLOURS, ...COUNT_WORDS];
+
 export function checkMmConfig(c: MmTrainConfig): void {
   const bad = (msg: string): never => {
     throw new RangeError(`multimodal training options: ${msg}`);
@@ -159,6 +166,7 @@ export function checkMmConfig(c: MmTrainConfig): void {
   }
   if (!(c.lr > 0)) bad(`lr = ${c.lr} must be positive`);
   if (!(c.clip >= 0)) bad(`clip = ${c.clip} must be >= 0`);
+  if (!(c.summaryFraction >= 0 && c.summaryFraction < 1)) bad(`summaryFraction = ${c.summaryFraction} must be in [0, 1)`);
   for (const s of c.snapshotAt) {
     if (!Number.isInteger(s) || s < 1 || s > c.steps) bad(`snapshot step ${s} must be an integer in 1..${c.steps} (the run's steps)`);
   }
@@ -208,12 +216,18 @@ export async function trainMultimodal(s: MmTrainSetup): Promise<MmTrainResult> {
   const pixels = new ScenePixels(vision.config);
   const trainScenes = s.world.scenes.filter((sc) => sc.split === 'train');
   const evalScenes = s.world.scenes.filter((sc) => sc.split === 'validation').slice(0, c.evalScenes > 0 ? c.evalScenes : undefined);
-  const batches = new CaptionBatches(trainScenes, c.captionBatch, c.seed);
+  const batches = new CaptionBatches(trainScenes, c.captionBatch, c.seed, c.summaryFraction);
   let longest = 0;
   for (const sc of [...trainScenes, ...evalScenes]) for (const t of sc.captions) longest = Math.max(longest, tok.encode(t).length);
   const { numPatches: P } = visionDims(vision.config);
   if (P + longest + 1 > decoder.config.maxPositions) {
     throw new RangeError(`a caption sequence is up to ${P + longest + 1} tokens (${P} image rows, ${longest} caption tokens, end of text), over the decoder's max_position_embeddings ${decoder.config.maxPositions}`);
+  }
+  if (c.summaryFraction > 0) {
+    // the longest summary: the longest caption (or the image), the prompt, the longest word, end of text
+    const prompt = tok.encode(applyPrompt(resolvePrompt('lco', 'text'), '')).length + Math.max(...SUMMARY_WORDS.map((w) => tok.encode(` ${w}`).length)) + 1;
+    const most = Math.max(P, longest) + prompt;
+    if (most > decoder.config.maxPositions) throw new RangeError(`a one-word summary sequence is up to ${most} tokens, over the decoder's max_position_embeddings ${decoder.config.maxPositions}`);
   }
 
   const state: TrainerState<MmTrainConfig> = s.resume ? { ...s.resume, config: c } : newState(c, s.baseModel ?? null);
