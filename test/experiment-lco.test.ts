@@ -52,6 +52,8 @@ describe('lco experiment lco --quick', () => {
       expect(p.captionLoss).toBeLessThan(20);
       expectScores(p.before, nTest);
       expectScores(p.after, nTest);
+      for (const v of [p.summaries.image, p.summaries.text]) expect(v >= 0 && v <= 1).toBe(true);
+      expect(p.summaries.constantGuess).toBeGreaterThan(0); // every scene has true words
     }
     expect(r.grsl.n).toBe(r.points.length);
     expect(Math.abs(r.grsl.spearman)).toBeLessThanOrEqual(1);

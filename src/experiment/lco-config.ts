@@ -1,4 +1,4 @@
-// The settings of `lco experiment lco`: the full run (about 30-40 minutes on
+// The settings of `lco experiment lco`: the full run (about 45-55 minutes on
 // a 2-core CPU with lavapipe) and --quick (micro models, well under two
 // minutes: it checks the pipeline end to end, not the science).
 import { PRESETS } from '../model/presets.ts';
@@ -66,9 +66,9 @@ export const FULL: LcoExperimentConfig = {
   world: { seed: 1, scenes: 3000, queriesPerScene: 1 },
   sizes: [
     { name: 'small (0.4M, from scratch)', decoder: { config: SMALL_DECODER }, vision: 'tiny' },
-    { name: 'base (1.3M, WordNet-pretrained)', decoder: { dir: BUILTIN_DECODER }, vision: 'tiny', lr: 1e-3 },
+    { name: 'base (1.3M, WordNet-pretrained)', decoder: { dir: BUILTIN_DECODER }, vision: 'tiny' },
   ],
-  pretrain: { steps: 400, captionBatch: 16, textBatch: 4, seqLen: 64, lr: 2e-3, warmup: 20, snapshots: [25, 50, 100, 200, 400], summaryFraction: 0.4 },
+  pretrain: { steps: 600, captionBatch: 16, textBatch: 4, seqLen: 64, lr: 2e-3, warmup: 20, snapshots: [50, 100, 200, 400, 600], summaryFraction: 0.5 },
   contrastive: { steps: 40, batchSize: 16, miniBatch: 16, lr: 1e-3, warmup: 4, temperature: 0.05, lora: { r: 8, alpha: 16, dropout: 0.05 } },
   continual: { steps: 100, lr: 1e-3, lora: { r: 8, alpha: 16 } },
   variants: true,
@@ -85,7 +85,7 @@ export const QUICK: LcoExperimentConfig = {
     { name: 'micro-a', decoder: { config: { ...SMALL_DECODER, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1 } }, vision: 'micro' },
     { name: 'micro-b', decoder: { config: { ...SMALL_DECODER, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1 } }, vision: 'micro' },
   ],
-  pretrain: { steps: 4, captionBatch: 4, textBatch: 2, seqLen: 16, lr: 2e-3, warmup: 1, snapshots: [2, 4], summaryFraction: 0.4 },
+  pretrain: { steps: 4, captionBatch: 4, textBatch: 2, seqLen: 16, lr: 2e-3, warmup: 1, snapshots: [2, 4], summaryFraction: 0.5 },
   contrastive: { steps: 2, batchSize: 4, miniBatch: 4, lr: 1e-3, warmup: 1, temperature: 0.05, lora: { r: 2, alpha: 4, dropout: 0.05 } },
   continual: { steps: 2, lr: 1e-3, lora: { r: 2, alpha: 4 } },
   variants: true,

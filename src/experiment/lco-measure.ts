@@ -18,7 +18,8 @@ import type { WorldScene } from '../data/shapes-world.ts';
 import type { Embedder } from '../embed/embedder.ts';
 import { retrievalFromEmbeddings, type Qrels } from '../eval/metrics.ts';
 import { analyzeLayers, type AnalysisResults } from '../eval/run-analysis.ts';
-import { shapesSuiteOf } from '../eval/shapes-suite.ts';
+import { sceneImage, shapesSuiteOf } from '../eval/shapes-suite.ts';
+import { summaryWords } from '../train/caption-data.ts';
 
 export interface DirectionScores {
   r1: number;
@@ -72,4 +73,43 @@ export async function measureRetrieval(embedder: Embedder, scenes: readonly Worl
 export async function measureLayers(embedder: Embedder, scenes: readonly WorldScene[], o: MeasureOptions): Promise<AnalysisResults> {
   const suite = shapesSuiteOf(scenes);
   return analyzeLayers(embedder, suite.paired!, { prompt: o.prompt, batchSize: o.batchSize }, { suite: 'shapes', suiteMeta: suite.meta });
+}
+
+export interface SummaryAccuracy {
+  /** Share of test scenes whose most likely next token after the image prompt starts a word true of the scene. */
+  image: number;
+  /** The same after the text prompt on the scene's first caption. */
+  text: number;
+  /** The share a constant guess of the most common true word's first token would get. */
+  constantGuess: number;
+}
+
+/**
+ * Does the prompt's last token predict a true one-word summary? The pooled
+ * state (after the final norm) times the LM head gives the next-token
+ * logits; a hit is an argmax that is the first token of one of the scene's
+ * true words (summaryWords: shapes, colours, object count). This is the
+ * generative ability the embeddings rest on, measured directly.
+ */
+export async function measureSummaries(embedder: Embedder, scenes: readonly WorldScene[], o: MeasureOptions): Promise<SummaryAccuracy> {
+  const { gpu, model, tokenizer } = embedder;
+  const C = model.config.hidden, V = model.config.vocab;
+  const head = (await gpu.read(model.weights.lmHead)) as Float32Array;
+  const argmax = (h: Float32Array): number => {
+    let best = -Infinity, arg = -1;
+    for (let v = 0; v < V; v++) {
+      let s = 0;
+      for (let c = 0; c < C; c++) s += h[c] * head[v * C + c];
+      if (s > best) (best = s), (arg = v);
+    }
+    return arg;
+  };
+  const opts = { prompt: o.prompt, batchSize: o.batchSize, normalize: false };
+  const images = await embedder.embed(scenes.map((s) => ({ image: sceneImage(s) })), opts);
+  const texts = await embedder.embed(scenes.map((s) => s.captions[0]), opts);
+  const firstTokens = scenes.map((s) => new Set(summaryWords(s).map((w) => tokenizer.encode(` ${w}`)[0])));
+  const rate = (rows: Float32Array[]) => rows.filter((h, i) => firstTokens[i].has(argmax(h))).length / rows.length;
+  const counts = new Map<number, number>();
+  for (const set of firstTokens) for (const t of set) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return { image: rate(images), text: rate(texts), constantGuess: Math.max(...counts.values()) / scenes.length };
 }

@@ -50,8 +50,20 @@ function claimOne(r: LcoResults): string {
   return `**Does not hold in this run.** Image→text retrieval after text-only refinement: R@1 ${f3(before.r1)} → ${f3(after.r1)} (${signed(dR1)}), ` +
     `nDCG@10 ${f3(before.ndcg10)} → ${f3(after.ndcg10)} (${signed(dN)}); a random ranking's nDCG@10 is about ${f3(chance)}. ` +
     `Likely reason: at this scale the generative pretraining did not put image and caption states into a shared space ` +
-    `(see the mutual kNN per layer below), so what the LoRA learns on text has little to transfer.`;
+    `(see the mutual kNN per layer below), so what the LoRA learns on text has little to transfer. ${summaryNote(r)}`;
 }
+
+/** What the one-word summary hit rates of the main model say about the pooled token. */
+function summaryNote(r: LcoResults): string {
+  const p = r.points.filter((x) => x.kind === 'pretrain').at(-1);
+  if (!p) return '';
+  const s = p.summaries;
+  return `The pooled token is the one that should predict a one-word summary of the item: at the main model's last snapshot its most likely next token ` +
+    `starts a word true of the scene for ${pct(s.image)} of the test images and ${pct(s.text)} of their captions, ` +
+    `against ${pct(s.constantGuess)} for always guessing the most common true word.`;
+}
+
+const pct = (v: number) => `${(100 * v).toFixed(0)}%`;
 
 /** The verdict on GRSL: lower caption loss should go with higher retrieval after refinement (negative correlation). */
 function claimTwo(r: LcoResults): string {
@@ -158,8 +170,12 @@ export async function writeLcoReport(dir: string, r: LcoResults): Promise<{ repo
     '',
     claimTwo(r),
     '',
-    markdownTable(['model', 'step', 'kind', 'caption loss', 'I→T nDCG@10 before', 'I→T nDCG@10 after', 'I→T R@1 after', 'T→I R@1 after'],
-      r.points.map((p) => [p.size, p.step, p.kind, p.captionLoss, p.before.i2t.ndcg10, p.after.i2t.ndcg10, p.after.i2t.r1, p.after.t2i.r1]), { digits: [0, 0, 0, 3, 3, 3, 3, 3] }),
+    markdownTable(['model', 'step', 'kind', 'caption loss', 'summary hits (image / text)', 'I→T nDCG@10 before', 'I→T nDCG@10 after', 'I→T R@1 after', 'T→I R@1 after'],
+      r.points.map((p) => [p.size, p.step, p.kind, p.captionLoss, `${pct(p.summaries.image)} / ${pct(p.summaries.text)}`, p.before.i2t.ndcg10, p.after.i2t.ndcg10, p.after.i2t.r1, p.after.t2i.r1]),
+      { digits: [0, 0, 0, 3, 0, 3, 3, 3, 3] }),
+    '',
+    `Summary hits: how often the prompt's last token (the pooled one) predicts the first token of a word true of the scene; ` +
+      `always guessing the most common true word scores ${pct(r.points.at(-1)?.summaries.constantGuess ?? NaN)}.`,
     '',
     '![grsl](grsl.png)',
     '',

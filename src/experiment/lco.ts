@@ -44,7 +44,7 @@ import { CONTRASTIVE_DEFAULTS, trainContrastive, type ContrastiveLossKind } from
 import { trainMultimodal, MM_PRETRAIN_DEFAULTS } from '../train/mm-pretrainer.ts';
 import { BUILTIN_DECODER, type LcoExperimentConfig, type ModelSize } from './lco-config.ts';
 import { lcoData, type LcoData } from './lco-data.ts';
-import { measureLayers, measureRetrieval, type RetrievalMeasurement } from './lco-measure.ts';
+import { measureLayers, measureRetrieval, measureSummaries, type RetrievalMeasurement, type SummaryAccuracy } from './lco-measure.ts';
 
 export const TOKENIZER = join(BUILTIN_DECODER, 'tokenizer.json');
 
@@ -66,6 +66,8 @@ export interface GrslPoint {
   /** 'pretrain' or 'continual' (LoRA continual pretraining of the main model's last snapshot). */
   kind: 'pretrain' | 'continual';
   captionLoss: number;
+  /** How often the prompts' last token predicts a true one-word summary (before refinement). */
+  summaries: SummaryAccuracy;
   before: RetrievalMeasurement;
   after: RetrievalMeasurement;
 }
@@ -144,7 +146,7 @@ export async function runLcoExperiment(cfg: LcoExperimentConfig, o: LcoRunOption
         try {
           const p = await timed('grsl', () => grslPoint(gpu, cfg, m, tokenizer, data, size.name, step, 'pretrain', o));
           points.push(p.point);
-          log(`${size.name} step ${step}: caption loss ${p.point.captionLoss.toFixed(3)}, image->text R@1 ${p.point.before.i2t.r1.toFixed(3)} -> ${p.point.after.i2t.r1.toFixed(3)}`);
+          log(`${size.name} step ${step}: caption loss ${p.point.captionLoss.toFixed(3)}, summary hits ${p.point.summaries.image.toFixed(2)} (image) ${p.point.summaries.text.toFixed(2)} (text), image->text R@1 ${p.point.before.i2t.r1.toFixed(3)} -> ${p.point.after.i2t.r1.toFixed(3)}`);
           if (i === last && step === cfg.pretrain.snapshots.at(-1)) {
             // 3. the main model: layers before/after, and the variants
             main = await timed('main', () => mainStudy(gpu, cfg, m, tokenizer, data, size.name, step, p.refinement, o));
@@ -258,13 +260,15 @@ async function grslPoint(
 ): Promise<{ point: GrslPoint; refinement: Refinement }> {
   const ev = { prompt: cfg.eval.prompt, batchSize: cfg.eval.batchSize };
   const caption = await evaluateCaptionLoss(gpu, m.decoder, m.vision, tokenizer, data.validation, { batch: cfg.eval.batchSize });
-  const before = await measureRetrieval(new Embedder(gpu, m.decoder, tokenizer, undefined, m.vision), data.test, ev);
+  const base = new Embedder(gpu, m.decoder, tokenizer, undefined, m.vision);
+  const summaries = await measureSummaries(base, data.test, ev);
+  const before = await measureRetrieval(base, data.test, ev);
   const t = performance.now();
   const { lora, finalLoss } = await refine(gpu, cfg, m, tokenizer, data.textTriplets, 'infonce', 'lora', join(o.outDir, 'work', 'refine'), o);
   try {
     const after = await measureRetrieval(new Embedder(gpu, m.decoder, tokenizer, lora, m.vision), data.test, ev);
     const refinement: Refinement = { name: 'text-only LoRA (InfoNCE)', data: 'text', loss: 'infonce', method: 'lora', finalLoss, after, seconds: (performance.now() - t) / 1000 };
-    return { point: { size, step, kind, captionLoss: caption.loss, before, after }, refinement };
+    return { point: { size, step, kind, captionLoss: caption.loss, summaries, before, after }, refinement };
   } finally {
     if (lora) releaseLora(lora);
   }
