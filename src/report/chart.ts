@@ -37,6 +37,7 @@ import {
   MARGIN,
   scale,
   textWidth,
+  type Axis,
   type Box,
   type LegendItem,
 } from './svg-axes.ts';
@@ -93,6 +94,18 @@ export interface ScatterChartOptions extends ChartSize {
 const BAR_LABEL_DIGITS = 3;
 const MAX_LABEL_CHARS = 40;
 const MAX_CATEGORY_CHARS = 28;
+
+/** The frame of a chart with numeric x and y axes (lines, scatter): title, note, labels, ticks and grid. */
+function numericFrame(
+  out: string[], W: number, H: number, box: Box, o: { title: string; note?: string; xLabel: string; yLabel: string },
+  xAxis: Axis, yAxis: Axis, px: (v: number) => number, py: (v: number) => number,
+): void {
+  frameSvg(out, {
+    width: W, height: H, box, title: o.title, note: o.note, xLabel: o.xLabel, yLabel: o.yLabel,
+    xTicks: xAxis.ticks.map((t, i) => ({ at: px(t), label: xAxis.labels[i] })),
+    yTicks: yAxis.ticks.map((t, i) => ({ at: py(t), label: yAxis.labels[i] })),
+  });
+}
 
 export function barChart(o: BarChartOptions): string {
   const { W, H } = checkSize('barChart', o);
@@ -203,17 +216,7 @@ export function lineChart(o: LineChartOptions): string {
   const py = scale(yAxis, box.y1, box.y0);
 
   const out: string[] = [];
-  frameSvg(out, {
-    width: W,
-    height: H,
-    box,
-    title: o.title,
-    note: o.note,
-    xLabel: o.xLabel,
-    yLabel: o.yLabel,
-    xTicks: xAxis.ticks.map((t, i) => ({ at: px(t), label: xAxis.labels[i] })),
-    yTicks: yAxis.ticks.map((t, i) => ({ at: py(t), label: yAxis.labels[i] })),
-  });
+  numericFrame(out, W, H, box, o, xAxis, yAxis, px, py);
   // Fixed y ends can put points outside the box: clip the data to it, plus a
   // marker's radius so markers on the frame (first and last layer) stay whole.
   const r = 4;
@@ -257,17 +260,7 @@ export function scatterChart(o: ScatterChartOptions): string {
   const py = scale(yAxis, box.y1, box.y0);
 
   const out: string[] = [];
-  frameSvg(out, {
-    width: W,
-    height: H,
-    box,
-    title: o.title,
-    note: o.note,
-    xLabel: o.xLabel,
-    yLabel: o.yLabel,
-    xTicks: xAxis.ticks.map((t, i) => ({ at: px(t), label: xAxis.labels[i] })),
-    yTicks: yAxis.ticks.map((t, i) => ({ at: py(t), label: yAxis.labels[i] })),
-  });
+  numericFrame(out, W, H, box, o, xAxis, yAxis, px, py);
   if (line) {
     const seg = clipLine(line, xAxis.lo, xAxis.hi, yAxis.lo, yAxis.hi);
     if (seg) {
