@@ -170,6 +170,9 @@ export async function writeLcoReport(dir: string, r: LcoResults): Promise<{ repo
     markdownTable(['refinement', 'data', 'loss', 'trained', 'final loss', 'seconds'],
       r.main.refinements.map((x) => [x.name, x.data, x.loss, x.method === 'lora' ? 'LoRA' : 'all decoder weights', x.finalLoss, x.seconds]), { digits: [0, 0, 0, 0, 3, 0] }),
     '',
+    `Final loss: the InfoNCE loss of the last step; a uniform guess over the ${2 * c.contrastive.batchSize} candidates of a step ` +
+      `(${c.contrastive.batchSize} positives, ${c.contrastive.batchSize} hard negatives) scores ln ${2 * c.contrastive.batchSize} = ${f3(Math.log(2 * c.contrastive.batchSize))}.`,
+    '',
     '![retrieval](retrieval.png)',
     '',
     '## 2. Layers: anisotropy and image-caption alignment',
