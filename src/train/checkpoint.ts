@@ -65,6 +65,25 @@ export function newState<C>(config: C, baseModel: string | null): TrainerState<C
   return { format: FORMAT, step: 0, tokens: 0, config, history: [], evals: [], baseModel };
 }
 
+/** What every trainer's setup may add: resume, a hook on the params, progress output and a stop signal. */
+export interface TrainerHooks<C> {
+  /** A checkpoint's state to continue from (its weights already loaded by the caller; the moments via onParams and loadMoments). */
+  resume?: TrainerState<C>;
+  /** Called with the params right after they are created, before the first step (resume loads moments here). */
+  onParams?(params: readonly TrainParam[]): Promise<void>;
+  /** Progress lines (default stderr); null = silent. */
+  progressOut?: { write(s: string): unknown } | null;
+  /** Stop after the current step (a checkpoint is written). */
+  signal?: AbortSignal;
+}
+
+/** What a trainer returns: the state, the held-out evaluation at the end (when there is one), and whether it was stopped. */
+export interface TrainResult<C> {
+  state: TrainerState<C>;
+  final?: { loss: number; perplexity: number };
+  stopped: boolean;
+}
+
 export const checkpointName = (step: number) => `checkpoint-${String(step).padStart(6, '0')}`;
 export const SNAPSHOTS_DIR = 'snapshots';
 export const snapshotName = (step: number) => `step-${String(step).padStart(6, '0')}`;

@@ -23,10 +23,10 @@ import type { SequenceRow } from '../embed/image-rows.ts';
 import type { ChatFormat } from '../embed/prompt.ts';
 import type { Decoder } from '../model/decoder.ts';
 import type { DecoderLora, LoraConfig } from '../model/lora.ts';
-import { newState, saveCheckpoint, saveFinal, type TrainerState } from './checkpoint.ts';
+import { newState, saveCheckpoint, saveFinal, type TrainerHooks, type TrainerState } from './checkpoint.ts';
 import { gradCacheStep, type ContrastiveLossSpec } from './gradcache.ts';
 import { writeLossCurve } from './loss-curve.ts';
-import { fullParams, gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
+import { fullParams, gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads } from './optimizer.ts';
 import { Progress } from './progress.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 
@@ -75,7 +75,7 @@ export const CONTRASTIVE_DEFAULTS: Omit<ContrastiveTrainConfig, 'lora' | 'maxLen
   seed: 0, checkpointEvery: 0, keepCheckpoints: 2,
 };
 
-export interface ContrastiveSetup {
+export interface ContrastiveSetup extends TrainerHooks<ContrastiveTrainConfig> {
   gpu: Gpu;
   model: Decoder;
   /** The adapter trained in place (fresh or loaded); absent: full fine-tuning of every decoder weight. */
@@ -89,10 +89,6 @@ export interface ContrastiveSetup {
   config: ContrastiveTrainConfig;
   tokenizerJson?: string;
   baseModel: string;
-  resume?: TrainerState<ContrastiveTrainConfig>;
-  onParams?(params: readonly TrainParam[]): Promise<void>;
-  progressOut?: { write(s: string): unknown } | null;
-  signal?: AbortSignal;
 }
 
 export function checkContrastiveConfig(c: ContrastiveTrainConfig): void {

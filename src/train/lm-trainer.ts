@@ -23,10 +23,10 @@ import type { Decoder } from '../model/decoder.ts';
 import { decoderForward, decoderTrainForward, type TrainInput } from '../model/forward.ts';
 import { groupIds } from '../ops/embedding.ts';
 import type { DecoderLora, LoraConfig } from '../model/lora.ts';
-import { newState, saveCheckpoint, saveFinal, type TrainerState } from './checkpoint.ts';
+import { newState, saveCheckpoint, saveFinal, type TrainerHooks, type TrainerState, type TrainResult } from './checkpoint.ts';
 import { countTargets, lmHeadLoss } from './lm-loss.ts';
 import { writeLossCurve } from './loss-curve.ts';
-import { fullParams, gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
+import { fullParams, gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads } from './optimizer.ts';
 import { Progress } from './progress.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 
@@ -68,7 +68,7 @@ export const PRETRAIN_DEFAULTS: LmTrainConfig = {
   seed: 0, evalEvery: 200, evalWindows: 64, checkpointEvery: 200, keepCheckpoints: 2, lora: null,
 };
 
-export interface LmTrainSetup {
+export interface LmTrainSetup extends TrainerHooks<LmTrainConfig> {
   gpu: Gpu;
   /** Trained in place (full), or the frozen base (LoRA). */
   model: Decoder;
@@ -83,22 +83,10 @@ export interface LmTrainSetup {
   tokenizerJson?: string;
   /** Recorded as the adapter's base_model_name_or_path. */
   baseModel?: string;
-  /** A checkpoint's state to continue from (its weights and moments already loaded by the caller via `loadMoments`). */
-  resume?: TrainerState<LmTrainConfig>;
-  /** Called with the params right after they are created, before the first step (resume loads moments here). */
-  onParams?(params: readonly TrainParam[]): Promise<void>;
-  /** Progress lines (default stderr); null = silent. */
-  progressOut?: { write(s: string): unknown } | null;
-  /** Stop after the current step (a checkpoint is written). */
-  signal?: AbortSignal;
 }
 
-export interface LmTrainResult {
-  state: TrainerState<LmTrainConfig>;
-  /** Held-out loss and perplexity at the end (when there is a held-out set). */
-  final?: { loss: number; perplexity: number };
-  stopped: boolean;
-}
+/** `final`: held-out loss and perplexity at the end (when there is a held-out set). */
+export type LmTrainResult = TrainResult<LmTrainConfig>;
 
 export function checkTrainConfig(c: LmTrainConfig): void {
   const bad = (msg: string): never => {

@@ -51,11 +51,11 @@ import { applyPrompt, resolvePrompt } from '../embed/prompt.ts';
 import { COLOURS, COUNT_WORDS, SHAPES } from '../data/shapes-world.ts';
 import { CaptionBatches, buildCaptionBatch, evaluateCaptionLoss, pickSequences, ScenePixels } from './caption-data.ts';
 import { captionStep } from './caption-step.ts';
-import { newState, saveCheckpoint, saveFinal, saveSnapshot, type TrainerState } from './checkpoint.ts';
+import { newState, saveCheckpoint, saveFinal, saveSnapshot, type TrainerHooks, type TrainerState, type TrainResult } from './checkpoint.ts';
 import { accumulateMicroBatch, evaluateLm, uploadWindows, type WindowBatch } from './lm-trainer.ts';
 import { countTargets } from './lm-loss.ts';
 import { writeLossCurve, type LossSeries } from './loss-curve.ts';
-import { fullParams, gradMap, loraParams, optimizerStep, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
+import { fullParams, gradMap, loraParams, optimizerStep, trainParam, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
 import { Progress } from './progress.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 
@@ -116,7 +116,7 @@ export const MM_PRETRAIN_DEFAULTS: MmTrainConfig = {
   data: { worldSeed: 0, scenes: 2000, text: 'wordnet' },
 };
 
-export interface MmTrainSetup {
+export interface MmTrainSetup extends TrainerHooks<MmTrainConfig> {
   gpu: Gpu;
   /** Trained in place (full), or the frozen base (with `lora`). */
   decoder: Decoder;
@@ -135,21 +135,10 @@ export interface MmTrainSetup {
   config: MmTrainConfig;
   /** Recorded as the state's baseModel (the decoder folder the run started from). */
   baseModel?: string;
-  /** A checkpoint's state to continue from (weights and moments loaded by the caller, the moments via onParams). */
-  resume?: TrainerState<MmTrainConfig>;
-  onParams?(params: readonly TrainParam[]): Promise<void>;
-  /** Progress and eval lines (default stderr); null = silent. */
-  progressOut?: { write(s: string): unknown } | null;
-  /** Stop after the current step (a checkpoint is written). */
-  signal?: AbortSignal;
 }
 
-export interface MmTrainResult {
-  state: TrainerState<MmTrainConfig>;
-  /** The held-out caption loss at the end (when there are held-out scenes). */
-  final?: { loss: number; perplexity: number };
-  stopped: boolean;
-}
+/** `final`: the held-out caption loss at the end (when there are held-out scenes). */
+export type MmTrainResult = TrainResult<MmTrainConfig>;
 
 /** Every word a one-word summary can be. */
 const SUMMARY_WORDS = [...SHAPES, ...COLOURS, ...COUNT_WORDS];
@@ -177,12 +166,7 @@ export function checkMmConfig(c: MmTrainConfig): void {
 export function visionParams(gpu: Gpu, vision: VisionModel, frozenEncoder: boolean): TrainParam[] {
   return visionWeightSpecs(vision.config)
     .filter((s) => !frozenEncoder || s.part === 'projector')
-    .map((s) => ({
-      name: s.name, value: s.get(vision.weights), decay: s.kind === 'matrix',
-      grad: gpu.zeros(s.shape, 'f32', `${s.name}.grad`),
-      m: gpu.zeros(s.shape, 'f32', `${s.name}.exp_avg`),
-      v: gpu.zeros(s.shape, 'f32', `${s.name}.exp_avg_sq`),
-    }));
+    .map((s) => trainParam(gpu, s.name, s.get(vision.weights), s.kind === 'matrix'));
 }
 
 /** Seed of micro-batch `micro` (0 caption, 1 text) of step `step`: LoRA dropout. */

@@ -36,7 +36,8 @@ export interface AdamWOptions {
   clip: number;
 }
 
-function param(gpu: Gpu, name: string, value: Tensor, decay: boolean): TrainParam {
+/** A parameter with zeroed gradient and moments; `decay`: weight decay applies (matrices). */
+export function trainParam(gpu: Gpu, name: string, value: Tensor, decay: boolean): TrainParam {
   return {
     name, value, decay,
     grad: gpu.zeros(value.shape, 'f32', `${name}.grad`),
@@ -47,12 +48,12 @@ function param(gpu: Gpu, name: string, value: Tensor, decay: boolean): TrainPara
 
 /** Every weight of the model (tied embeddings appear once). */
 export function fullParams(gpu: Gpu, model: Decoder): TrainParam[] {
-  return weightSpecs(model.config).map((s) => param(gpu, s.name, s.get(model.weights), s.kind === 'matrix'));
+  return weightSpecs(model.config).map((s) => trainParam(gpu, s.name, s.get(model.weights), s.kind === 'matrix'));
 }
 
 /** The adapter's A and B only; the base stays frozen. */
 export function loraParams(gpu: Gpu, lora: DecoderLora): TrainParam[] {
-  return loraTensors(lora).map(({ name, tensor }) => param(gpu, name, tensor, true));
+  return loraTensors(lora).map(({ name, tensor }) => trainParam(gpu, name, tensor, true));
 }
 
 /** weight -> gradient, the map decoderBackward adds into. */
