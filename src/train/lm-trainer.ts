@@ -30,26 +30,13 @@ import { fullParams, gradMap, loraParams, optimizerStep, readStepStats, releaseP
 import { Progress } from './progress.ts';
 import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
 
-export interface LmTrainConfig {
+export interface LmTrainConfig extends AdamWSchedule {
   /** T: tokens per window. */
   seqLen: number;
   /** B: windows per micro-batch. */
   microBatch: number;
   /** Micro-batches per optimizer step. */
   gradAccum: number;
-  /** Optimizer steps of the whole run. */
-  steps: number;
-  lr: number;
-  warmup: number;
-  schedule: ScheduleKind;
-  minLrRatio: number;
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** Global gradient-norm clip; 0 = none. */
-  clip: number;
-  seed: number;
   /** Evaluate on held-out windows every this many steps (0 = only at the end). */
   evalEvery: number;
   /** Held-out windows per evaluation (0 = all). */
@@ -83,6 +70,24 @@ export interface LmTrainSetup extends TrainerHooks<LmTrainConfig> {
   tokenizerJson?: string;
   /** Recorded as the adapter's base_model_name_or_path. */
   baseModel?: string;
+}
+
+/** The optimizer and schedule settings both generative trainers share. */
+export interface AdamWSchedule {
+  /** Optimizer steps of the whole run. */
+  steps: number;
+  lr: number;
+  warmup: number;
+  schedule: ScheduleKind;
+  minLrRatio: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Global gradient-norm clip; 0 = none. */
+  clip: number;
+  /** Seed of the data order, dropout and fresh weights. */
+  seed: number;
 }
 
 /** `final`: held-out loss and perplexity at the end (when there is a held-out set). */

@@ -52,12 +52,12 @@ import { COLOURS, COUNT_WORDS, SHAPES } from '../data/shapes-world.ts';
 import { CaptionBatches, buildCaptionBatch, evaluateCaptionLoss, pickSequences, ScenePixels } from './caption-data.ts';
 import { captionStep } from './caption-step.ts';
 import { newState, saveCheckpoint, saveFinal, saveSnapshot, type TrainerHooks, type TrainerState, type TrainResult } from './checkpoint.ts';
-import { accumulateMicroBatch, evaluateLm, uploadWindows, type WindowBatch } from './lm-trainer.ts';
+import { accumulateMicroBatch, evaluateLm, uploadWindows, type AdamWSchedule, type WindowBatch } from './lm-trainer.ts';
 import { countTargets } from './lm-loss.ts';
 import { writeLossCurve, type LossSeries } from './loss-curve.ts';
 import { fullParams, gradMap, loraParams, optimizerStep, trainParam, releaseParams, zeroGrads, type TrainParam } from './optimizer.ts';
 import { Progress } from './progress.ts';
-import { checkSchedule, lrAt, type ScheduleKind } from './schedule.ts';
+import { checkSchedule, lrAt } from './schedule.ts';
 
 /** What the data was made from: recorded in the state so --resume rebuilds the same. */
 export interface MmDataSpec {
@@ -68,25 +68,13 @@ export interface MmDataSpec {
   text: string;
 }
 
-export interface MmTrainConfig {
+export interface MmTrainConfig extends AdamWSchedule {
   /** Scenes (one caption each) per step. */
   captionBatch: number;
   /** Text windows per step; 0 = captions only. */
   textBatch: number;
   /** T of the text windows. */
   seqLen: number;
-  steps: number;
-  lr: number;
-  warmup: number;
-  schedule: ScheduleKind;
-  minLrRatio: number;
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** Global gradient-norm clip; 0 = none. */
-  clip: number;
-  seed: number;
   /** Train the decoder, or its adapter when the setup has one (false: it stays fixed; vision only). */
   trainDecoder: boolean;
   /** Keep the encoder fixed, train the projector (and the decoder, when trainDecoder). */
