@@ -3,7 +3,7 @@
 // every number is in its range, the report and its plots are written), not
 // the science: the full run (bench/ and the README) is where the claims are
 // measured.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
@@ -12,6 +12,7 @@ import { QUICK } from '../src/experiment/lco-config.ts';
 import { runLcoExperiment, type LcoResults } from '../src/experiment/lco.ts';
 import { writeLcoReport } from '../src/experiment/lco-report.ts';
 import type { RetrievalMeasurement } from '../src/experiment/lco-measure.ts';
+import { runLco } from './helpers.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -87,4 +88,18 @@ describe('lco experiment lco --quick', () => {
     expect(JSON.parse(await readFile(join(out, 'results.json'), 'utf8')).points.length).toBe(r.points.length);
     expect(lines.some((l) => l.startsWith('world:'))).toBe(true);
   }, 170_000);
+
+  it('the CLI: --report-only re-renders the committed full run; an unknown study is a usage error', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'lco-exp-cli-'));
+    dirs.push(out);
+    const committed = new URL('../docs/experiments/lco/', import.meta.url).pathname;
+    await copyFile(join(committed, 'results.json'), join(out, 'results.json'));
+    const r = await runLco(['experiment', 'lco', '--out', out, '--report-only']);
+    expect(r.code, r.stderr).toBe(0);
+    // generated from the same results by the same code: the committed report is what it renders
+    expect(await readFile(join(out, 'report.md'), 'utf8')).toBe(await readFile(join(committed, 'report.md'), 'utf8'));
+    const bad = await runLco(['experiment', 'nope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown study "nope" \(known: lco\)/);
+  });
 });
