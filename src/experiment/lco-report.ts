@@ -90,7 +90,7 @@ function claimTwo(r: LcoResults): string {
       ? '**Weak here**: the sign is the predicted one, the strength is not convincing'
       : '**Does not hold in this run**: better captioning did not go with better embeddings after refinement';
   const noise = r.main.layersBefore.layers.at(-1)!.anisotropyA > 0.999
-    ? ' Here y cannot carry the signal: the pooled image embeddings hold no image information (section 1), so its differences are noise around chance.'
+    ? ' Here y cannot carry the signal: the pooled image embeddings hold almost no image information (section 1), so its differences are noise around chance.'
     : '';
   return `${verdict} (Pearson r = ${f3(pearson)}, Spearman ρ = ${f3(spearman)} over ${n} checkpoints; y = ${metric}).${noise}`;
 }
