@@ -63,8 +63,6 @@ struct ConParams { rows: u32, cols: u32, dirs: u32, masked: u32, w_f: f32, w_r: 
 struct PrefixParams { rows: u32, cols: u32, width: u32 }
 @group(0) @binding(0) var<uniform> q: PrefixParams;
 
-var<workgroup> red_m: array<f32, WG>;
-var<workgroup> red_s: array<f32, WG>;
 
 // #include "lib/online_lse.wgsl"
 
@@ -95,20 +93,10 @@ fn con_lse(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
       if (p.masked == 0u || i == j || ls_label[i] == ls_label[j]) { part = push(part, ls_s[i * p.cols + j]); }
     }
   }
-  red_m[lid] = part.m;
-  red_s[lid] = part.s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      let r = merge(MS(red_m[lid], red_s[lid]), MS(red_m[lid + stride], red_s[lid + stride]));
-      red_m[lid] = r.m;
-      red_s[lid] = r.s;
-    }
-    workgroupBarrier();
-  }
+  let all = reduce_ms(lid, part);
   if (lid == 0u) {
-    let m = red_m[0];
-    let log_s = log(red_s[0]);
+    let m = all.m;
+    let log_s = log(all.s);
     ls_lse[line] = m + log_s;
     ls_loss[line] = (m - ls_s[diag]) + log_s;
   }

@@ -38,8 +38,6 @@ const START: f32 = -3.0e38;  // running max before any value
 struct Params { rows: u32, vocab: u32, ignore_index: i32, nan: f32, mean: u32, grad: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
-var<workgroup> red_m: array<f32, WG>;
-var<workgroup> red_s: array<f32, WG>;
 var<workgroup> red_n: array<u32, WG>;
 
 // #include "lib/online_lse.wgsl"
@@ -68,20 +66,10 @@ fn ce_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   let base = row * p.vocab;
   var part = MS(START, 0.0);
   for (var j = lid; j < p.vocab; j += WG) { part = push(part, fw_x[base + j]); }
-  red_m[lid] = part.m;
-  red_s[lid] = part.s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      let r = merge(MS(red_m[lid], red_s[lid]), MS(red_m[lid + stride], red_s[lid + stride]));
-      red_m[lid] = r.m;
-      red_s[lid] = r.s;
-    }
-    workgroupBarrier();
-  }
+  let all = reduce_ms(lid, part);
   if (lid == 0u) {
-    let m = red_m[0];
-    let log_s = log(red_s[0]);
+    let m = all.m;
+    let log_s = log(all.s);
     fw_lse[row] = m + log_s;
     let t = fw_t[row];
     let kind = target_kind(t);

@@ -37,26 +37,7 @@ const START: f32 = -3.0e38;  // running max before any unmasked value (all of th
 struct Params { rows: u32, cols: u32, mask_rows: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
-var<workgroup> red_m: array<f32, WG>;
-var<workgroup> red_s: array<f32, WG>;
-
 // #include "lib/online_lse.wgsl"
-
-// Merges every invocation's partial (m, s); all invocations get the row's.
-fn reduce_ms(lid: u32, part: MS) -> MS {
-  red_m[lid] = part.m;
-  red_s[lid] = part.s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      let r = merge(MS(red_m[lid], red_s[lid]), MS(red_m[lid + stride], red_s[lid + stride]));
-      red_m[lid] = r.m;
-      red_s[lid] = r.s;
-    }
-    workgroupBarrier();
-  }
-  return MS(red_m[0], red_s[0]);
-}
 
 fn reduce_sum(lid: u32, part: f32) -> f32 {
   red_s[lid] = part;
