@@ -84,6 +84,50 @@ export interface TrainResult<C> {
   stopped: boolean;
 }
 
+/** A trainer's bookkeeping between steps: when to evaluate, checkpoint, and how to redraw the loss curve. */
+export interface StepEnd {
+  outDir: string;
+  save: SaveWhat;
+  state: TrainerState;
+  /** The run's last step. */
+  total: number;
+  checkpointEvery: number;
+  keepCheckpoints: number;
+  /** Held-out evaluation every this many steps (0: at the end only), when the trainer has one. */
+  evalEvery?: number;
+  evaluate?(step: number): Promise<void>;
+  curve(): Promise<void>;
+  signal?: AbortSignal;
+}
+
+/**
+ * After step `step`: evaluates and checkpoints when due (always at the last
+ * step, or when the signal asks to stop). Returns whether to stop.
+ */
+export async function afterStep(e: StepEnd, step: number): Promise<boolean> {
+  const stopped = e.signal?.aborted ?? false;
+  const last = step === e.total || stopped;
+  if (e.evaluate && (((e.evalEvery ?? 0) > 0 && step % e.evalEvery! === 0) || last)) await e.evaluate(step);
+  if ((e.checkpointEvery > 0 && step % e.checkpointEvery === 0) || last) {
+    await saveCheckpoint(e.outDir, e.save, e.state, e.keepCheckpoints);
+    await e.curve();
+  }
+  return stopped;
+}
+
+/** After the loop: the final model at the top of outDir unless the run was stopped. */
+export async function afterRun(e: StepEnd, stopped: boolean): Promise<void> {
+  if (stopped) return;
+  await saveFinal(e.outDir, e.save, e.state);
+  await e.curve();
+}
+
+/** The held-out result of the last step, when the last evaluation was at the last step. */
+export function finalEval(state: TrainerState): TrainResult<unknown>['final'] {
+  const e = state.evals.at(-1);
+  return e && e.step === state.step ? { loss: e.loss, perplexity: e.perplexity } : undefined;
+}
+
 export const checkpointName = (step: number) => `checkpoint-${String(step).padStart(6, '0')}`;
 export const SNAPSHOTS_DIR = 'snapshots';
 export const snapshotName = (step: number) => `step-${String(step).padStart(6, '0')}`;

@@ -23,7 +23,7 @@ import type { SequenceRow } from '../embed/image-rows.ts';
 import type { ChatFormat } from '../embed/prompt.ts';
 import type { Decoder } from '../model/decoder.ts';
 import type { DecoderLora, LoraConfig } from '../model/lora.ts';
-import { newState, saveCheckpoint, saveFinal, type TrainerHooks, type TrainerState } from './checkpoint.ts';
+import { afterRun, afterStep, finalEval, newState, type StepEnd, type TrainerHooks, type TrainerState } from './checkpoint.ts';
 import { gradCacheStep, type ContrastiveLossSpec } from './gradcache.ts';
 import { writeLossCurve } from './loss-curve.ts';
 import { fullParams, gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads } from './optimizer.ts';
@@ -195,6 +195,9 @@ export async function trainContrastive(s: ContrastiveSetup): Promise<Contrastive
   const curve = () => writeLossCurve(join(s.outDir, 'loss-curve.svg'), [{ name: 'train', points: state.history.map((h) => [h.step, h.loss]) }],
     { title: `contrastive loss (${c.loss}, t = ${c.temperature}, batch ${c.batchSize})`, xLabel: 'step', yLabel: 'loss' });
 
+  const ends: StepEnd = {
+    outDir: s.outDir, save, state, total: steps, checkpointEvery: c.checkpointEvery, keepCheckpoints: c.keepCheckpoints, curve, signal: s.signal,
+  };
   let stopped = false;
   const stats = gpu.empty([2], 'f32', 'step.stats');
   try {
@@ -218,17 +221,10 @@ export async function trainContrastive(s: ContrastiveSetup): Promise<Contrastive
       state.history.push({ step, loss: value, lr, gradNorm });
       await appendFile(logPath, JSON.stringify({ step, loss: value, lr, grad_norm: gradNorm, examples: state.tokens }) + '\n');
       progress?.update({ step, tokens: state.tokens, loss: value, lr }, step === steps);
-      stopped = s.signal?.aborted ?? false;
-      if ((c.checkpointEvery > 0 && step % c.checkpointEvery === 0) || step === steps || stopped) {
-        await saveCheckpoint(s.outDir, save, state, c.keepCheckpoints);
-        await curve();
-      }
+      stopped = await afterStep(ends, step);
       if (stopped) break;
     }
-    if (!stopped) {
-      await saveFinal(s.outDir, save, state);
-      await curve();
-    }
+    await afterRun(ends, stopped);
   } finally {
     stats.release();
     releaseParams(params);

@@ -23,7 +23,7 @@ import type { Decoder } from '../model/decoder.ts';
 import { decoderForward, decoderTrainForward, type TrainInput } from '../model/forward.ts';
 import { groupIds } from '../ops/embedding.ts';
 import type { DecoderLora, LoraConfig } from '../model/lora.ts';
-import { newState, saveCheckpoint, saveFinal, type TrainerHooks, type TrainerState, type TrainResult } from './checkpoint.ts';
+import { afterRun, afterStep, finalEval, newState, type StepEnd, type TrainerHooks, type TrainerState, type TrainResult } from './checkpoint.ts';
 import { countTargets, lmHeadLoss } from './lm-loss.ts';
 import { writeLossCurve } from './loss-curve.ts';
 import { fullParams, gradMap, loraParams, optimizerStep, readStepStats, releaseParams, zeroGrads } from './optimizer.ts';
@@ -219,6 +219,10 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
     { name: 'held-out', points: state.evals.map((e) => [e.step, e.loss]) },
   ], { title: `next-token loss (${lora ? 'LoRA' : 'full'} training)`, xLabel: 'step', yLabel: 'cross-entropy (nats/token)' });
 
+  const ends: StepEnd = {
+    outDir: s.outDir, save, state, total: c.steps, checkpointEvery: c.checkpointEvery, keepCheckpoints: c.keepCheckpoints,
+    evalEvery: c.evalEvery, evaluate, curve, signal: s.signal,
+  };
   let stopped = false;
   const stats = gpu.empty([2], 'f32', 'step.stats'); // [loss, grad norm]: the step's one read
   try {
@@ -245,23 +249,13 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
       state.history.push({ step, loss, lr, gradNorm });
       await appendFile(logPath, JSON.stringify({ step, loss, lr, grad_norm: gradNorm, tokens: state.tokens }) + '\n');
       progress?.update({ step, tokens: state.tokens, loss, lr }, step === c.steps);
-      stopped = s.signal?.aborted ?? false;
-      const last = step === c.steps || stopped;
-      if ((c.evalEvery > 0 && step % c.evalEvery === 0) || last) await evaluate(step);
-      if ((c.checkpointEvery > 0 && step % c.checkpointEvery === 0) || last) {
-        await saveCheckpoint(s.outDir, save, state, c.keepCheckpoints);
-        await curve();
-      }
+      stopped = await afterStep(ends, step);
       if (stopped) break;
     }
-    if (!stopped) {
-      await saveFinal(s.outDir, save, state);
-      await curve();
-    }
+    await afterRun(ends, stopped);
   } finally {
     stats.release();
     releaseParams(params);
   }
-  const e = state.evals.at(-1);
-  return { state, stopped, final: e && e.step === state.step ? { loss: e.loss, perplexity: e.perplexity } : undefined };
+  return { state, stopped, final: finalEval(state) };
 }

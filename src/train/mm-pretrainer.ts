@@ -51,7 +51,7 @@ import { applyPrompt, resolvePrompt } from '../embed/prompt.ts';
 import { COLOURS, COUNT_WORDS, SHAPES } from '../data/shapes-world.ts';
 import { CaptionBatches, buildCaptionBatch, evaluateCaptionLoss, pickSequences, ScenePixels } from './caption-data.ts';
 import { captionStep } from './caption-step.ts';
-import { newState, saveCheckpoint, saveFinal, saveSnapshot, type TrainerHooks, type TrainerState, type TrainResult } from './checkpoint.ts';
+import { afterRun, afterStep, finalEval, newState, saveSnapshot, type StepEnd, type TrainerHooks, type TrainerState, type TrainResult } from './checkpoint.ts';
 import { accumulateMicroBatch, evaluateLm, uploadWindows, type AdamWSchedule, type WindowBatch } from './lm-trainer.ts';
 import { countTargets } from './lm-loss.ts';
 import { writeLossCurve, type LossSeries } from './loss-curve.ts';
@@ -240,6 +240,10 @@ export async function trainMultimodal(s: MmTrainSetup): Promise<MmTrainResult> {
       { title: `multimodal pretraining (${what})`, xLabel: 'step', yLabel: 'cross-entropy (nats/token)' });
   };
 
+  const ends: StepEnd = {
+    outDir: s.outDir, save, state, total: c.steps, checkpointEvery: c.checkpointEvery, keepCheckpoints: c.keepCheckpoints,
+    evalEvery: c.evalEvery, evaluate, curve, signal: s.signal,
+  };
   let stopped = false;
   // stats [caption loss, text loss, grad norm]: the step's one read; the accumulators are reused
   const stats = gpu.empty([3], 'f32', 'step.stats');
@@ -282,26 +286,16 @@ export async function trainMultimodal(s: MmTrainSetup): Promise<MmTrainResult> {
         cap.release();
         win?.release();
       }
-      stopped = s.signal?.aborted ?? false;
-      const last = step === c.steps || stopped;
-      if ((c.evalEvery > 0 && step % c.evalEvery === 0) || last) await evaluate(step);
-      if ((c.checkpointEvery > 0 && step % c.checkpointEvery === 0) || last) {
-        await saveCheckpoint(s.outDir, save, state, c.keepCheckpoints);
-        await curve();
-      }
+      stopped = await afterStep(ends, step);
       if (snapshots.has(step)) await saveSnapshot(s.outDir, save, state);
       if (stopped) break;
     }
-    if (!stopped) {
-      await saveFinal(s.outDir, save, state);
-      await curve();
-    }
+    await afterRun(ends, stopped);
   } finally {
     for (const t of [stats, capLoss, textLoss]) t.release();
     releaseParams(params);
   }
-  const e = state.evals.at(-1);
-  return { state, stopped, final: e && e.step === state.step ? { loss: e.loss, perplexity: e.perplexity } : undefined };
+  return { state, stopped, final: finalEval(state) };
 }
 
 /**
