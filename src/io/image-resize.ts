@@ -120,23 +120,29 @@ function horizontalPass(src: Uint8Array, w: number, rowFirst: number, rows: numb
     for (let i = 0; i < outW; i++) {
       const k0 = i * c.ksize;
       const n = c.count[i];
-      let p = rowBase + c.first[i] * 3;
-      let r = HALF;
-      let g = HALF;
-      let b = HALF;
-      for (let x = 0; x < n; x++, p += 3) {
-        const k = c.kk[k0 + x];
-        r += src[p] * k;
-        g += src[p + 1] * k;
-        b += src[p + 2] * k;
-      }
-      const o = (y * outW + i) * 3;
-      out[o] = clip8(r);
-      out[o + 1] = clip8(g);
-      out[o + 2] = clip8(b);
+      taps(src, rowBase + c.first[i] * 3, 3, c.kk, k0, n, out, (y * outW + i) * 3);
     }
   }
   return out;
+}
+
+/**
+ * One output pixel: the n taps src[p + t * step] (RGB) weighted by
+ * kk[k0 + t], summed from HALF (rounding) and clipped to 8 bits into out[o..o+2].
+ */
+function taps(src: Uint8Array, p: number, step: number, kk: Int32Array, k0: number, n: number, out: Uint8Array, o: number): void {
+  let r = HALF;
+  let g = HALF;
+  let b = HALF;
+  for (let t = 0; t < n; t++, p += step) {
+    const k = kk[k0 + t];
+    r += src[p] * k;
+    g += src[p + 1] * k;
+    b += src[p + 2] * k;
+  }
+  out[o] = clip8(r);
+  out[o + 1] = clip8(g);
+  out[o + 2] = clip8(b);
 }
 
 /** src [h, w, 3] resampled along y -> [outH, w, 3]; `shift` is subtracted from each tap's row. */
@@ -148,20 +154,7 @@ function verticalPass(src: Uint8Array, w: number, outH: number, c: AxisCoefficie
     const n = c.count[j];
     const rowBase = (c.first[j] - shift) * stride;
     for (let x = 0; x < w; x++) {
-      let p = rowBase + x * 3;
-      let r = HALF;
-      let g = HALF;
-      let b = HALF;
-      for (let t = 0; t < n; t++, p += stride) {
-        const k = c.kk[k0 + t];
-        r += src[p] * k;
-        g += src[p + 1] * k;
-        b += src[p + 2] * k;
-      }
-      const o = (j * w + x) * 3;
-      out[o] = clip8(r);
-      out[o + 1] = clip8(g);
-      out[o + 2] = clip8(b);
+      taps(src, rowBase + x * 3, stride, c.kk, k0, n, out, (j * w + x) * 3);
     }
   }
   return out;
