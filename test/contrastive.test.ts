@@ -4,7 +4,8 @@ import * as ref from '../reference/contrastive.ts';
 import * as ops from '../src/ops/contrastive.ts';
 import type { Gpu } from '../src/gpu/gpu.ts';
 import type { Tensor } from '../src/gpu/tensor.ts';
-import { expectClose, poisoned, randomData, randomInts, useGpu } from './helpers.ts';
+import { expectClose, poisoned, randomData, useGpu } from './helpers.ts';
+import { randomModalityLabels, unitRows } from '../src/doctor/compare.ts';
 
 const gpu = useGpu();
 
@@ -27,24 +28,6 @@ const gpu = useGpu();
 //               of them: an absolute floor of 1e-33, far below any gradient checked.
 const RTOL = 1e-5;
 const ATOL = 1e-33;
-
-/** rows x E, each row of unit norm (rounded to float32 once: the GPU and the reference read the same values). */
-function unitRows(rows: number, E: number, seed: number): Float32Array {
-  const x = randomData(rows * E, seed);
-  const y = new Float32Array(rows * E);
-  for (let r = 0; r < rows; r++) {
-    let ss = 0;
-    for (let e = 0; e < E; e++) ss += x[r * E + e] ** 2;
-    for (let e = 0; e < E; e++) y[r * E + e] = x[r * E + e] / Math.sqrt(ss);
-  }
-  return y;
-}
-
-/** Labels from UNITE's bit set (text 1, image 2, video 4, image+text 3). */
-function randomLabels(M: number, seed: number): Uint32Array {
-  const codes = [1, 2, 4, 3];
-  return Uint32Array.from(randomInts(M, seed, 0, codes.length), (n) => codes[n]);
-}
 
 interface Case {
   B: number;
@@ -92,7 +75,7 @@ function randomCase(B: number, k: number, E: number, temperature: number, symmet
   return {
     B, k, E, temperature, symmetric, gradScale,
     a: unitRows(B, E, seed), c: unitRows(M, E, seed + 1),
-    labels: masked ? randomLabels(M, seed + 2) : null,
+    labels: masked ? randomModalityLabels(M, seed + 2) : null,
   };
 }
 
@@ -144,7 +127,7 @@ describe('contrastive loss vs float64 reference', () => {
     copy(x.c, 9 + 4, x.c, 3);
     copy(x.c, 18 + 5, x.a, 5);
     await checkCase(g, x);
-    await checkCase(g, { ...x, symmetric: false, labels: randomLabels(27, 10) });
+    await checkCase(g, { ...x, symmetric: false, labels: randomModalityLabels(27, 10) });
   });
 
   it('MAMCL with every candidate but the positive of another modality: loss 0 and gradient 0 exactly', async () => {
@@ -239,7 +222,7 @@ describe('Matryoshka: prefix ops and the nested-prefix loss', () => {
       const M = B * (1 + k);
       const a = normalised ? unitRows(B, E, seed) : randomData(B * E, seed);
       const c = normalised ? unitRows(M, E, seed + 1) : randomData(M * E, seed + 1);
-      const labels = masked ? randomLabels(M, seed + 2) : null;
+      const labels = masked ? randomModalityLabels(M, seed + 2) : null;
       const ta = g.tensor(a, [B, E]), tc = g.tensor(c, [M, E]);
       const fw = ops.matryoshkaContrastiveLoss(g, ta, tc, { dims, weights, temperature: t, symmetric, labels: labels ?? undefined });
       const bw = ops.matryoshkaContrastiveLossBackward(g, ta, tc, fw, { gradScale: 1.5, dA: poisoned(g, [B, E]), dC: poisoned(g, [M, E]) });
@@ -278,7 +261,7 @@ describe('float64 reference backward vs central differences', () => {
     ] as const) {
       const M = B * (1 + k);
       const a = Float64Array.from(unitRows(B, E, seed)), c = Float64Array.from(unitRows(M, E, seed + 1));
-      const opts = { temperature: t, symmetric, labels: masked ? randomLabels(M, seed + 2) : null };
+      const opts = { temperature: t, symmetric, labels: masked ? randomModalityLabels(M, seed + 2) : null };
       const gs = 0.7;
       const { dA, dC } = ref.contrastiveBackward(a, c, B, M, E, opts, gs);
       fd((x) => gs * ref.contrastive(x, c, B, M, E, opts).loss, a, dA, `dA B=${B} k=${k}`);

@@ -30,6 +30,24 @@ export function randomInts(n: number, seed: number, lo: number, hiExclusive: num
   return Int32Array.from({ length: n }, () => lo + Math.floor(r() * (hiExclusive - lo)));
 }
 
+/** rows x E, each row of unit norm, rounded to float32 once (a GPU kernel and its reference read the same values). */
+export function unitRows(rows: number, E: number, seed: number): Float32Array {
+  const x = randomData(rows * E, seed);
+  const y = new Float32Array(rows * E);
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let e = 0; e < E; e++) ss += x[r * E + e] ** 2;
+    for (let e = 0; e < E; e++) y[r * E + e] = x[r * E + e] / Math.sqrt(ss);
+  }
+  return y;
+}
+
+/** M random modality labels from UNITE's bit set: text 1, image 2, video 4, image+text 3. */
+export function randomModalityLabels(M: number, seed: number): Uint32Array {
+  const codes = [1, 2, 4, 3];
+  return Uint32Array.from(randomInts(M, seed, 0, codes.length), (n) => codes[n]);
+}
+
 export interface Tolerance {
   /** Allowed error relative to the scale (float32 rounding: a few 1e-7 per operation). */
   rtol: number;

@@ -8,7 +8,7 @@
 // so it is checked on its own. B M E <= 16^3 keeps the matmuls naive.
 import * as ref from '../../../reference/contrastive.ts';
 import * as ops from '../../ops/contrastive.ts';
-import { compare, randomData, randomInts, worstOf } from '../compare.ts';
+import { compare, randomData, randomModalityLabels, unitRows, worstOf } from '../compare.ts';
 import type { KernelCheck, Scope } from '../scope.ts';
 
 // The tests' tolerances (test/contrastive.test.ts, whose header derives the
@@ -22,24 +22,6 @@ const ATOL = 1e-33;
 const B = 7, k = 2, M = B * (1 + k), E = 23, temperature = 0.05;
 const gradScale = 0.75;
 
-/** rows x E, each row of unit norm, rounded to float32 once (the GPU and the reference read the same values). */
-function unitRows(rows: number, seed: number): Float32Array {
-  const x = randomData(rows * E, seed);
-  const y = new Float32Array(rows * E);
-  for (let r = 0; r < rows; r++) {
-    let ss = 0;
-    for (let e = 0; e < E; e++) ss += x[r * E + e] ** 2;
-    for (let e = 0; e < E; e++) y[r * E + e] = x[r * E + e] / Math.sqrt(ss);
-  }
-  return y;
-}
-
-/** UNITE's modality bit set per candidate: text 1, image 2, video 4, image+text 3. */
-function labels(seed: number): Uint32Array {
-  const codes = [1, 2, 4, 3];
-  return Uint32Array.from(randomInts(M, seed, 0, codes.length), (n) => codes[n]);
-}
-
 interface Case {
   a: Float32Array;
   c: Float32Array;
@@ -48,7 +30,7 @@ interface Case {
 }
 
 function makeCase(symmetric: boolean, masked: boolean, seed: number): Case {
-  return { a: unitRows(B, seed), c: unitRows(M, seed + 1), symmetric, labels: masked ? labels(seed + 2) : null };
+  return { a: unitRows(B, E, seed), c: unitRows(M, E, seed + 1), symmetric, labels: masked ? randomModalityLabels(M, seed + 2) : null };
 }
 
 /** The tests' error scales (reference/contrastive.ts) for this case. */
@@ -111,7 +93,7 @@ export const contrastiveChecks: KernelCheck[] = [
     family: 'contrastive', op: 'Matryoshka forward + backward (4, 16, 23)',
     run: async (s) => {
       const dims = [4, 16, E], weights = [1, 0.5, 2];
-      const a = randomData(B * E, 1341), c = randomData(M * E, 1342), lab = labels(1343); // raw rows: every prefix is re-normalised
+      const a = randomData(B * E, 1341), c = randomData(M * E, 1342), lab = randomModalityLabels(M, 1343); // raw rows: every prefix is re-normalised
       const ta = s.tensor(a, [B, E]), tc = s.tensor(c, [M, E]);
       const opts = { temperature, symmetric: true, labels: lab };
       const fw = ops.matryoshkaContrastiveLoss(s.gpu, ta, tc, { ...opts, dims, weights, labels: s.tensor(lab, [M], 'u32') });
