@@ -6,12 +6,12 @@
 // Per layer: anisotropy of each side and mutual kNN (k = 10) between them.
 // Prints a table; writes analysis.json and analysis.svg into --out, each atomically.
 import { Embedder, type Pooling } from '../embed/embedder.ts';
-import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
+import type { ChatFormat } from '../embed/prompt.ts';
 import { MUTUAL_KNN_K } from '../eval/analysis.ts';
 import { analyzeLayers, formatAnalysisTable, writeAnalysis } from '../eval/run-analysis.ts';
 import { buildSuite, TASK_BUILDERS } from '../eval/suite.ts';
-import { atLeast, formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
-import { checkVisionFor } from './eval.ts';
+import { formatHelp, parseCommand, UsageError, type FlagSpecs } from './args.ts';
+import { checkSuiteFlags } from './eval.ts';
 import { withModel } from './session.ts';
 
 /** Paired items of a default run: more than WordNet's 660, so all of them (~10 s on the tiny model). */
@@ -38,14 +38,8 @@ both sides of the suite's paired texts and their mutual kNN alignment (k = ${MUT
 
 export async function run(args: string[]): Promise<number> {
   const f = parseCommand('analyze', FLAGS, HELP, args, (f) => {
-    oneOf('tasks', f.tasks, Object.keys(TASK_BUILDERS));
-    checkVisionFor(f.tasks, f.model);
-    oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
-    oneOf('chat', f.chat, ['none', 'chatml']);
-    resolvePrompt(f.prompt);
+    checkSuiteFlags(f);
     if (f['max-items'] < MUTUAL_KNN_K + 1) throw new UsageError(`--max-items ${f['max-items']}: mutual kNN (k = ${MUTUAL_KNN_K}) needs at least ${MUTUAL_KNN_K + 1}`);
-    atLeast('batch-size', f['batch-size'], 1);
-    atLeast('max-length', f['max-length'], 1);
     if (f.seed < 0 || f.seed > 0xffffffff) throw new UsageError(`--seed ${f.seed}: must be in [0, 2^32)`);
   });
   if (typeof f === 'number') return f;

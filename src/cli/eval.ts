@@ -37,6 +37,17 @@ export function checkVisionFor(tasks: string, modelDir: string): void {
   }
 }
 
+/** The flags lco eval and lco analyze share, checked alike: suite, model fit, pooling, chat, prompt, sizes. */
+export function checkSuiteFlags(f: { tasks: string; model: string; pooling: string; chat: string; prompt: string; 'batch-size': number; 'max-length'?: number }): void {
+  oneOf('tasks', f.tasks, Object.keys(TASK_BUILDERS));
+  checkVisionFor(f.tasks, f.model);
+  oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
+  oneOf('chat', f.chat, ['none', 'chatml']);
+  resolvePrompt(f.prompt);
+  atLeast('batch-size', f['batch-size'], 1);
+  atLeast('max-length', f['max-length'], 1);
+}
+
 /** Sizes of a default run (see the header); 0 = no cut. */
 export const EVAL_DEFAULTS = { maxQueries: 500, distractors: 500, maxDocs: 0, maxItems: 0 } as const;
 
@@ -69,15 +80,9 @@ shapes-world scenes, for a model folder with vision_config.json.`, FLAGS);
 
 export async function run(args: string[]): Promise<number> {
   const f = parseCommand('eval', FLAGS, HELP, args, (f) => {
-    oneOf('tasks', f.tasks, Object.keys(TASK_BUILDERS));
-    checkVisionFor(f.tasks, f.model);
-    oneOf('pooling', f.pooling, ['lasttoken', 'mean']);
-    oneOf('chat', f.chat, ['none', 'chatml']);
-    resolvePrompt(f.prompt);
+    checkSuiteFlags(f);
     if (f['query-prompt'] !== undefined) resolvePrompt(f['query-prompt']);
     atLeast('dimensions', f.dimensions, 1);
-    atLeast('batch-size', f['batch-size'], 1);
-    atLeast('max-length', f['max-length'], 1);
     atLeast('max-queries', f['max-queries'], 1);
     atLeast('distractors', f.distractors, 0);
     atLeast('max-docs', f['max-docs'], 0);
