@@ -18,7 +18,7 @@ import type { WorldScene } from '../data/shapes-world.ts';
 import type { Embedder } from '../embed/embedder.ts';
 import { retrievalFromEmbeddings, type Qrels } from '../eval/metrics.ts';
 import { analyzeLayers, type AnalysisResults } from '../eval/run-analysis.ts';
-import { sceneImage, shapesSuiteOf } from '../eval/shapes-suite.ts';
+import { shapesSuiteOf } from '../eval/shapes-suite.ts';
 import { summaryWords } from '../train/caption-data.ts';
 
 export interface DirectionScores {
@@ -50,11 +50,15 @@ const scores = (q: Float32Array, nq: number, d: Float32Array, nd: number, dim: n
   return { r1: r.accuracyAt1, r5: r.accuracyAt5, ndcg10: r.ndcgAt10 };
 };
 
-/** Image <-> text retrieval on the scenes (see the header). */
-export async function measureRetrieval(embedder: Embedder, scenes: readonly WorldScene[], o: MeasureOptions): Promise<RetrievalMeasurement> {
+/**
+ * Image <-> text retrieval on the scenes (see the header). The items are
+ * embedded once, un-normalised (cosine scoring normalises them), so the
+ * summary check can read the same pooled states.
+ */
+export async function measureRetrieval(embedder: Embedder, scenes: readonly WorldScene[], o: MeasureOptions): Promise<RetrievalMeasurement & { pooled: PooledStates }> {
   const suite = shapesSuiteOf(scenes);
   const R = suite.retrieval!;
-  const opts = { prompt: o.prompt, batchSize: o.batchSize };
+  const opts = { prompt: o.prompt, batchSize: o.batchSize, normalize: false };
   const images = await embedder.embed(R.queries as { image: never }[], opts);
   const captions = await embedder.embed(R.corpus as string[], opts);
   const dim = images[0].length;
@@ -62,11 +66,20 @@ export async function measureRetrieval(embedder: Embedder, scenes: readonly Worl
   const nI = images.length, nT = captions.length;
   const t2iQrels: Map<number, number>[] = Array.from({ length: nT }, () => new Map());
   R.qrels.forEach((rels, img) => rels.forEach((_, doc) => t2iQrels[doc].set(img, 1)));
+  // a scene's first caption is its first document (shapesSuiteOf adds captions in order)
+  const firstCaption = scenes.map((s) => captions[(R.corpus as string[]).indexOf(s.captions[0])]);
   return {
     i2t: scores(I, nI, T, nT, dim, R.qrels),
     t2i: scores(T, nT, I, nI, dim, t2iQrels),
     queries: { images: nI, captions: nT },
+    pooled: { images, firstCaptions: firstCaption },
   };
+}
+
+/** The pooled (after the final norm, un-normalised) states of each scene's image and first caption. */
+export interface PooledStates {
+  images: Float32Array[];
+  firstCaptions: Float32Array[];
 }
 
 /** Per-layer anisotropy (images, captions) and image-caption mutual kNN. */
@@ -89,9 +102,10 @@ export interface SummaryAccuracy {
  * state (after the final norm) times the LM head gives the next-token
  * logits; a hit is an argmax that is the first token of one of the scene's
  * true words (summaryWords: shapes, colours, object count). This is the
- * generative ability the embeddings rest on, measured directly.
+ * generative ability the embeddings rest on, measured directly on the states
+ * measureRetrieval pooled.
  */
-export async function measureSummaries(embedder: Embedder, scenes: readonly WorldScene[], o: MeasureOptions): Promise<SummaryAccuracy> {
+export async function measureSummaries(embedder: Embedder, scenes: readonly WorldScene[], pooled: PooledStates): Promise<SummaryAccuracy> {
   const { gpu, model, tokenizer } = embedder;
   const C = model.config.hidden, V = model.config.vocab;
   const head = (await gpu.read(model.weights.lmHead)) as Float32Array;
@@ -104,12 +118,9 @@ export async function measureSummaries(embedder: Embedder, scenes: readonly Worl
     }
     return arg;
   };
-  const opts = { prompt: o.prompt, batchSize: o.batchSize, normalize: false };
-  const images = await embedder.embed(scenes.map((s) => ({ image: sceneImage(s) })), opts);
-  const texts = await embedder.embed(scenes.map((s) => s.captions[0]), opts);
   const firstTokens = scenes.map((s) => new Set(summaryWords(s).map((w) => tokenizer.encode(` ${w}`)[0])));
   const rate = (rows: Float32Array[]) => rows.filter((h, i) => firstTokens[i].has(argmax(h))).length / rows.length;
   const counts = new Map<number, number>();
   for (const set of firstTokens) for (const t of set) counts.set(t, (counts.get(t) ?? 0) + 1);
-  return { image: rate(images), text: rate(texts), constantGuess: Math.max(...counts.values()) / scenes.length };
+  return { image: rate(pooled.images), text: rate(pooled.firstCaptions), constantGuess: Math.max(...counts.values()) / scenes.length };
 }

@@ -144,12 +144,13 @@ export async function runLcoExperiment(cfg: LcoExperimentConfig, o: LcoRunOption
         const dir = snapshotDir(o.outDir, i, step);
         const m = await loadPair(gpu, dir);
         try {
-          const p = await timed('grsl', () => grslPoint(gpu, cfg, m, tokenizer, data, size.name, step, 'pretrain', o));
+          const isMain = i === last && step === cfg.pretrain.snapshots.at(-1);
+          const p = await timed('grsl', () => grslPoint(gpu, cfg, m, tokenizer, data, size.name, step, 'pretrain', o, isMain));
           points.push(p.point);
           log(`${size.name} step ${step}: caption loss ${p.point.captionLoss.toFixed(3)}, summary hits ${p.point.summaries.image.toFixed(2)} (image) ${p.point.summaries.text.toFixed(2)} (text), image->text R@1 ${p.point.before.i2t.r1.toFixed(3)} -> ${p.point.after.i2t.r1.toFixed(3)}`);
-          if (i === last && step === cfg.pretrain.snapshots.at(-1)) {
-            // 3. the main model: layers before/after, and the variants
-            main = await timed('main', () => mainStudy(gpu, cfg, m, tokenizer, data, size.name, step, p.refinement, o));
+          if (isMain) {
+            // 3. the main model: layers before/after (measured with the point's adapter), and the variants
+            main = await timed('main', () => mainStudy(gpu, cfg, m, tokenizer, data, size.name, step, p.point, p.refinement, p.layers!, o));
           }
         } finally {
           releasePair(m);
@@ -254,21 +255,34 @@ async function refine(
   return { lora, finalLoss: h.length ? h[h.length - 1].loss : NaN };
 }
 
+/** Retrieval without the pooled states (those stay out of the results). */
+async function retrieval(e: Embedder, data: LcoData, ev: { prompt: string; batchSize: number }) {
+  const { pooled, ...scores } = await measureRetrieval(e, data.test, ev);
+  return { scores: scores as RetrievalMeasurement, pooled };
+}
+
+/** The layer analysis before and after the text-only LoRA, taken while that adapter is alive (the main model only). */
+type Layers = { before: AnalysisResults; after: AnalysisResults };
+
 async function grslPoint(
   gpu: Gpu, cfg: LcoExperimentConfig, m: Pair, tokenizer: Tokenizer, data: LcoData, size: string, step: number,
-  kind: GrslPoint['kind'], o: LcoRunOptions,
-): Promise<{ point: GrslPoint; refinement: Refinement }> {
+  kind: GrslPoint['kind'], o: LcoRunOptions, withLayers = false,
+): Promise<{ point: GrslPoint; refinement: Refinement; layers?: Layers }> {
   const ev = { prompt: cfg.eval.prompt, batchSize: cfg.eval.batchSize };
   const caption = await evaluateCaptionLoss(gpu, m.decoder, m.vision, tokenizer, data.validation, { batch: cfg.eval.batchSize });
   const base = new Embedder(gpu, m.decoder, tokenizer, undefined, m.vision);
-  const summaries = await measureSummaries(base, data.test, ev);
-  const before = await measureRetrieval(base, data.test, ev);
+  const b = await retrieval(base, data, ev);
+  const summaries = await measureSummaries(base, data.test, b.pooled);
+  const layersBefore = withLayers ? await measureLayers(base, data.test, ev) : undefined;
   const t = performance.now();
   const { lora, finalLoss } = await refine(gpu, cfg, m, tokenizer, data.textTriplets, 'infonce', 'lora', join(o.outDir, 'work', 'refine'), o);
   try {
-    const after = await measureRetrieval(new Embedder(gpu, m.decoder, tokenizer, lora, m.vision), data.test, ev);
-    const refinement: Refinement = { name: 'text-only LoRA (InfoNCE)', data: 'text', loss: 'infonce', method: 'lora', finalLoss, after, seconds: (performance.now() - t) / 1000 };
-    return { point: { size, step, kind, captionLoss: caption.loss, summaries, before, after }, refinement };
+    const refined = new Embedder(gpu, m.decoder, tokenizer, lora, m.vision);
+    const after = (await retrieval(refined, data, ev)).scores;
+    const seconds = (performance.now() - t) / 1000;
+    const layers = layersBefore && { before: layersBefore, after: await measureLayers(refined, data.test, ev) };
+    const refinement: Refinement = { name: 'text-only LoRA (InfoNCE)', data: 'text', loss: 'infonce', method: 'lora', finalLoss, after, seconds };
+    return { point: { size, step, kind, captionLoss: caption.loss, summaries, before: b.scores, after }, refinement, layers };
   } finally {
     if (lora) releaseLora(lora);
   }
@@ -276,20 +290,9 @@ async function grslPoint(
 
 async function mainStudy(
   gpu: Gpu, cfg: LcoExperimentConfig, m: Pair, tokenizer: Tokenizer, data: LcoData, size: string, step: number,
-  textOnly: Refinement, o: LcoRunOptions,
+  point: GrslPoint, textOnly: Refinement, layers: Layers, o: LcoRunOptions,
 ): Promise<LcoResults['main']> {
   const ev = { prompt: cfg.eval.prompt, batchSize: cfg.eval.batchSize };
-  const base = new Embedder(gpu, m.decoder, tokenizer, undefined, m.vision);
-  const before = await measureRetrieval(base, data.test, ev);
-  const layersBefore = await measureLayers(base, data.test, ev);
-  // the text-only LoRA again (same seed, so the same adapter as the GRSL point), for its layers
-  const again = await refine(gpu, cfg, m, tokenizer, data.textTriplets, 'infonce', 'lora', join(o.outDir, 'work', 'refine'), o);
-  let layersAfter: AnalysisResults;
-  try {
-    layersAfter = await measureLayers(new Embedder(gpu, m.decoder, tokenizer, again.lora, m.vision), data.test, ev);
-  } finally {
-    if (again.lora) releaseLora(again.lora);
-  }
   const refinements: Refinement[] = [textOnly];
   if (cfg.variants) {
     const mixed = [...data.textTriplets, ...data.imagePairs];
@@ -305,7 +308,7 @@ async function mainStudy(
       try {
         const r = await refine(gpu, cfg, target, tokenizer, v.rows, v.loss, v.method, join(o.outDir, 'work', 'refine'), o);
         try {
-          const after = await measureRetrieval(new Embedder(gpu, target.decoder, tokenizer, r.lora, target.vision), data.test, ev);
+          const after = (await retrieval(new Embedder(gpu, target.decoder, tokenizer, r.lora, target.vision), data, ev)).scores;
           refinements.push({ name: v.name, data: v.data, loss: v.loss, method: v.method, finalLoss: r.finalLoss, after, seconds: (performance.now() - t) / 1000 });
           o.log?.(`${v.name}: image->text R@1 ${after.i2t.r1.toFixed(3)}, text->image R@1 ${after.t2i.r1.toFixed(3)}`);
         } finally {
@@ -316,7 +319,7 @@ async function mainStudy(
       }
     }
   }
-  return { size, step, before, refinements, layersBefore, layersAfter };
+  return { size, step, before: point.before, refinements, layersBefore: layers.before, layersAfter: layers.after };
 }
 
 async function continualPretrain(
