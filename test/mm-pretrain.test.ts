@@ -23,7 +23,11 @@ import { presetConfig, visionPreset } from '../src/model/presets.ts';
 import { loadVision, randomVision, releaseVision, visionWeightSpecs, type VisionModel } from '../src/model/vision.ts';
 import { buildCaptionBatch, CaptionBatches, captionSequence, evaluateCaptionLoss, ScenePixels, summarySequence, summaryWords } from '../src/train/caption-data.ts';
 import { checkpointName, listCheckpoints, loadMoments, readState, snapshotName } from '../src/train/checkpoint.ts';
-import { MM_PRETRAIN_DEFAULTS, trainMultimodal, type MmTrainConfig } from '../src/train/mm-pretrainer.ts';
+import { MM_PRETRAIN_DEFAULTS, trainMultimodal, visionParams, type MmTrainConfig } from '../src/train/mm-pretrainer.ts';
+import { captionStep } from '../src/train/caption-step.ts';
+import { decoderTrainForward } from '../src/model/forward.ts';
+import { lmHeadLoss } from '../src/train/lm-loss.ts';
+import { fullParams, gradMap, releaseParams } from '../src/train/optimizer.ts';
 import { runLco, useGpu } from './helpers.ts';
 import { lookup } from './tiny-decoder.ts';
 
@@ -144,7 +148,7 @@ describe('caption data', () => {
     expect([...batch.targets.subarray(T)]).toEqual([...b.targets]);
     expect(batch.count).toBe(tok.encode('two diamonds').length + 1 + tok.encode(long).length + 1);
     expect([...(await g.read(batch.targetsTensor!))]).toEqual([...batch.targets]);
-    const px = await g.read(batch.pixels);
+    const px = await g.read(batch.pixels!);
     expect([...px.subarray(0, 768)]).toEqual([...pixels.get(s0)]);
     expect([...px.subarray(768)]).toEqual([...pixels.get(s1)]);
     expect(pixels.size).toBe(2); // rendered once each
@@ -166,6 +170,39 @@ describe('caption data', () => {
     expect(new Set(all).size).toBe(50); // 10 scenes x 5 captions, each once
     const other = new CaptionBatches(scenes, 5, 4);
     expect(Array.from({ length: 10 }, (_, i) => other.at(i + 1).map(key))).not.toEqual(steps);
+  });
+});
+
+describe('a caption batch without images', () => {
+  it('(text summaries only) skips the vision side: the loss of the decoder alone, no vision gradient', async () => {
+    const g = await gpu();
+    const tok = await tokenizer();
+    const m = await models(g, 30);
+    const px = new Float32Array(16 * 16 * 3);
+    const seqs = [summarySequence(tok, 'text-summary', px, 'a red circle', 'red', VISION, EOS), summarySequence(tok, 'text-summary', px, 'two blue squares', 'two', VISION, EOS)];
+    const batch = buildCaptionBatch(g, seqs, VISION, m.decoder.config.vocab);
+    expect(batch.pixels).toBeNull();
+    const dParams = fullParams(g, m.decoder);
+    const vParams = visionParams(g, m.vision, false);
+    const grads = gradMap([...dParams, ...vParams]);
+    const loss = g.zeros([1]);
+    captionStep(g, m.vision, m.decoder, grads, batch, { count: batch.count, lossInto: loss });
+    // the same batch through the decoder and the head alone
+    const acts = decoderTrainForward(g, m.decoder, batch.input);
+    const alone = g.zeros([1]);
+    lmHeadLoss(g, acts.final, m.decoder.weights.lmHead, batch.targets, { count: batch.count, lossInto: alone, backward: false });
+    acts.release();
+    const [got] = await loss.read();
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBe((await alone.read())[0]);
+    let dNorm = 0;
+    for (const p of dParams) for (const v of await p.grad.read()) dNorm += v * v;
+    expect(dNorm).toBeGreaterThan(0);
+    for (const p of vParams) expect((await p.grad.read()).every((v) => v === 0), p.name).toBe(true);
+    for (const t of [loss, alone]) t.release();
+    batch.release();
+    releaseParams([...dParams, ...vParams]);
+    release(m);
   });
 });
 

@@ -34,8 +34,8 @@
 // the token must carry the whole content, for the image and for its caption
 // alike. This is the ability a real MLLM brings to LCO-Emb from its
 // instruction tuning (the prompt asks for it); the mini model learns it here.
-// Half the summaries are of images, half of captions; a step keeps at least
-// one image (the first draw is a caption when no image would be in it).
+// Half the summaries are of images, half of captions (a batch of text
+// summaries only has no image: captionStep then skips the vision side).
 //
 // Held-out loss (evaluateCaptionLoss): the mean next-token loss, in nats per
 // scored token, over every (scene, caption) pair of the given scenes (first
@@ -161,9 +161,7 @@ export class CaptionBatches {
   /** The picks of step `step` (1-based). */
   at(step: number): CaptionPick[] {
     if (!Number.isInteger(step) || step < 1) throw new CaptionDataError(`CaptionBatches: step ${step} must be a positive integer`);
-    const picks = Array.from({ length: this.size }, (_, b) => this.draw((step - 1) * this.size + b));
-    if (picks.every((p) => p.kind === 'text-summary')) picks[0] = { scene: picks[0].scene, caption: picks[0].caption, kind: 'caption' };
-    return picks;
+    return Array.from({ length: this.size }, (_, b) => this.draw((step - 1) * this.size + b));
   }
 }
 
@@ -242,8 +240,8 @@ export function buildCaptionBatch(gpu: Gpu, seqs: readonly CaptionSequence[], cf
     made.push(idGroups);
     const targetsTensor = gpu.tensor(targets, [targets.length], 'i32', 'caption.targets');
     made.push(targetsTensor);
-    const pixels = gpu.tensor(padded.pixels, [padded.at.length, S, S, Ch], 'f32', 'caption.pixels');
-    made.push(pixels);
+    const pixels = padded.at.length > 0 ? gpu.tensor(padded.pixels, [padded.at.length, S, S, Ch], 'f32', 'caption.pixels') : null;
+    if (pixels) made.push(pixels);
     return {
       pixels, input: { ...input, idGroups }, at: padded.at, targets, targetsTensor, count: countTargets(targets),
       release: () => made.forEach((t) => t.release()),

@@ -22,8 +22,8 @@ import { visionDims } from '../model/vision.ts';
 import { lmHeadLoss } from './lm-loss.ts';
 
 export interface CaptionBatch {
-  /** Normalised images [nImg, S, S, 3]. */
-  pixels: Tensor;
+  /** Normalised images [nImg, S, S, 3]; null when no row has an image (text-only rows: the vision side gets nothing). */
+  pixels: Tensor | null;
   /** The text side: ids with a placeholder token on every image row, mask, positions. */
   input: Omit<TrainInput, 'images'>;
   /** First row (b * T + t) of each image's P placeholder rows. */
@@ -54,13 +54,19 @@ export function captionStep(gpu: Gpu, vision: VisionModel, decoder: Decoder, gra
   if (vision.config.outHidden !== decoder.config.hidden) {
     throw new RangeError(`captionStep: the projector's output width ${vision.config.outHidden} differs from the decoder's hidden size ${decoder.config.hidden}`);
   }
-  const { y: embeds, acts: vacts } = visionTrainForward(gpu, vision, batch.pixels, { frozenEncoder: opts.frozenEncoder });
-  const acts = decoderTrainForward(gpu, decoder, { ...batch.input, images: { P, at: batch.at, embeds } }, { lora: opts.lora, dropoutSeed: opts.dropoutSeed });
+  if ((batch.pixels === null) !== (batch.at.length === 0)) {
+    throw new RangeError(`captionStep: ${batch.at.length} image slot(s) but ${batch.pixels ? 'a' : 'no'} pixel tensor`);
+  }
+  const vis = batch.pixels && visionTrainForward(gpu, vision, batch.pixels, { frozenEncoder: opts.frozenEncoder });
+  const images = vis ? { P, at: batch.at, embeds: vis.y } : undefined;
+  const acts = decoderTrainForward(gpu, decoder, { ...batch.input, images }, { lora: opts.lora, dropoutSeed: opts.dropoutSeed });
   const head = decoder.weights.lmHead;
   const { dFinal } = lmHeadLoss(gpu, acts.final, head, batch.targets, { count: opts.count, lossInto: opts.lossInto, dHead: grads.get(head), targetsTensor: batch.targetsTensor });
   const { dImages } = decoderBackward(gpu, decoder, acts, dFinal!, grads);
   dFinal!.release();
-  visionBackward(gpu, vision, vacts, dImages!, grads);
-  dImages!.release();
-  embeds.release();
+  if (vis) {
+    visionBackward(gpu, vision, vis.acts, dImages!, grads);
+    dImages!.release();
+    vis.y.release();
+  }
 }
