@@ -15,7 +15,7 @@ import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
 import { calibrateInt8, quantizeBinary, quantizeInt8 } from '../embed/quantize.ts';
 import { formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
 import { withModel } from './session.ts';
-import { jsonlItem } from './jsonl-item.ts';
+import { itemInput, parseItem } from '../data/pairs.ts';
 import type { SequenceRow } from '../embed/image-rows.ts';
 
 const FLAGS = {
@@ -64,7 +64,7 @@ export async function run(args: string[]): Promise<number> {
       const where = `${f.input}:${r.line}`;
       try {
         if (r.error) throw new Error(r.error);
-        const input: EmbedInput = jsonlItem(r.value, f.input);
+        const input: EmbedInput = itemInput(parseItem(r.value, 'row', model.config.vocab, f.input));
         good.push({ row: k, seq: await embedder.prepare(input, opts, where) });
       } catch (err) {
         const msg = (err as Error).message;

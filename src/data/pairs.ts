@@ -15,10 +15,16 @@
 // outside the vocabulary, another negative count) is reported as
 // file:line; the caller stops or skips it.
 import { dirname, isAbsolute, join } from 'node:path';
+import type { EmbedInput } from '../embed/embedder.ts';
 import { parseJsonl, readJsonl, type JsonlRow } from '../io/jsonl.ts';
 
 /** A text, token ids used exactly as given, or an image (a resolved path) with an optional text. */
 export type Item = { text: string } | { ids: number[] } | { image: string; text?: string };
+
+/** The Embedder's input for an item. */
+export function itemInput(x: Item): EmbedInput {
+  return 'image' in x ? x : 'text' in x ? x.text : { ids: x.ids };
+}
 
 export interface PairRow {
   /** 1-based line in the file. */
@@ -43,7 +49,12 @@ export class DatasetError extends Error {
   override name = 'DatasetError';
 }
 
-function item(v: unknown, column: string, vocab: number, source: string): Item {
+/**
+ * One item of a JSONL file: a string, {"text"}, {"input_ids"} (checked
+ * against the vocabulary) or {"image", "text"?} (the path resolved against
+ * `source`'s folder). `column` names it in errors.
+ */
+export function parseItem(v: unknown, column: string, vocab: number, source: string): Item {
   if (typeof v === 'string') {
     if (v.length === 0) throw new DatasetError(`"${column}" is an empty text`);
     return { text: v };
@@ -56,7 +67,7 @@ function item(v: unknown, column: string, vocab: number, source: string): Item {
       const image = isAbsolute(o.image) ? o.image : join(dirname(source), o.image);
       return o.text === undefined ? { image } : { image, text: o.text as string };
     }
-    if (typeof o.text === 'string') return item(o.text, column, vocab, source);
+    if (typeof o.text === 'string') return parseItem(o.text, column, vocab, source);
     if (Array.isArray(o.input_ids)) {
       if (o.input_ids.length === 0) throw new DatasetError(`"${column}".input_ids is empty`);
       o.input_ids.forEach((id, i) => {
@@ -93,8 +104,8 @@ export function parsePairs(source: string, lines: JsonlRow[], vocab: number): Pa
       const o = r.value;
       if (!o || typeof o !== 'object' || Array.isArray(o)) throw new DatasetError('expected a JSON object with "anchor" and "positive"');
       const obj = o as Record<string, unknown>;
-      const anchor = item(obj.anchor, 'anchor', vocab, source);
-      const positive = item(obj.positive, 'positive', vocab, source);
+      const anchor = parseItem(obj.anchor, 'anchor', vocab, source);
+      const positive = parseItem(obj.positive, 'positive', vocab, source);
       const { columns } = negativesOf(obj);
       if (k === null) k = columns.length;
       if (columns.length !== k) throw new DatasetError(`${columns.length} negatives, but earlier rows have ${k} (every row needs the same number)`);
@@ -104,7 +115,7 @@ export function parsePairs(source: string, lines: JsonlRow[], vocab: number): Pa
         line: r.line,
         anchor,
         positive,
-        negatives: columns.map((c) => item(obj[c], c, vocab, source)),
+        negatives: columns.map((c) => parseItem(obj[c], c, vocab, source)),
         positiveModality: modality(obj.positive_modality, 'positive_modality'),
         negativeModalities,
       });

@@ -17,7 +17,7 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { rng } from '../doctor/compare.ts';
 import { shuffleInPlace } from '../model/sample.ts';
-import { noDuplicateBatches, type Item, type PairRow } from '../data/pairs.ts';
+import { itemInput, noDuplicateBatches, type Item, type PairRow } from '../data/pairs.ts';
 import type { Embedder, Pooling } from '../embed/embedder.ts';
 import type { SequenceRow } from '../embed/image-rows.ts';
 import type { ChatFormat } from '../embed/prompt.ts';
@@ -164,7 +164,7 @@ export async function trainContrastive(s: ContrastiveSetup): Promise<Contrastive
 
   // Tokenize every item once (and read its image), with the run's prompt ({ids} items as given).
   const opts = { prompt: c.prompt, chat: c.chat, maxLength: c.maxLength };
-  const tok = (x: Item, where: string) => s.embedder.prepare('image' in x ? x : 'text' in x ? x.text : { ids: x.ids }, opts, where);
+  const tok = (x: Item, where: string) => s.embedder.prepare(itemInput(x), opts, where);
   const tokens: { anchor: SequenceRow; positive: SequenceRow; negatives: SequenceRow[] }[] = [];
   for (const r of s.rows) {
     tokens.push({
