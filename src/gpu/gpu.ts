@@ -11,6 +11,7 @@ import { acquireDevice, describeAdapter, type AcquireOptions } from './device.ts
 import { DeviceLostError, GpuError, OpInputError, fmtShape } from './errors.ts';
 import { KERNEL_FILES, kernelSource } from './kernel-source.ts';
 import { BufferPool } from './pool.ts';
+import { quietWait } from './quiet-wait.ts';
 import { PipelineCache } from './pipelines.ts';
 import { UniformArenas } from './uniforms.ts';
 import { params, type Params } from './params.ts';
@@ -358,8 +359,9 @@ export class Gpu {
     if (this.#lost) throw new DeviceLostError(`GPU device lost (${this.#lost})`);
   }
 
+  /** Awaits a Dawn promise (without spinning a core: see quiet-wait.ts), or rejects when the device is lost. */
   #race<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.#lostPromise]);
+    return quietWait(Promise.race([p, this.#lostPromise]));
   }
 
   async #checkErrors(): Promise<void> {
