@@ -40,45 +40,9 @@
 //            TRANS_B) is read as one vec4 instead of 4 scalars. Needs K, lda,
 //            ldb and the batch strides to be multiples of 4.
 
-struct Params {
-  M: u32, N: u32, K: u32,
-  lda: u32, ldb: u32, ldc: u32,
-  strideA: u32, strideB: u32, strideC: u32,
-  alpha: f32, beta: f32,
-}
-
-const TRANS_A: bool = false;
-const TRANS_B: bool = false;
-const TM: u32 = 16u;
-const TN: u32 = 8u;
-const LANES: u32 = 8u;
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
-
-fn store(b: u32, m: u32, n: u32, acc: f32) {
-  let i = b * p.strideC + m * p.ldc + n;
-  if (p.beta == 0.0) {
-    C[i] = p.alpha * acc;
-  } else {
-    C[i] = fma(p.alpha, acc, p.beta * C[i]);
-  }
-}
+// #include "lib/matmul_common.wgsl"
 
 // ------------------------------------------------------------------ naive
-@group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
-
-fn a_at(base: u32, m: u32, k: u32) -> f32 {
-  if (TRANS_A) { return A[base + k * p.lda + m]; }
-  return A[base + m * p.lda + k];
-}
-
-fn b_at(base: u32, k: u32, n: u32) -> f32 {
-  if (TRANS_B) { return B[base + n * p.ldb + k]; }
-  return B[base + k * p.ldb + n];
-}
-
 @compute @workgroup_size(8, 8)
 fn naive(@builtin(global_invocation_id) g: vec3u) {
   let n = g.x;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as ref from '../reference/matmul.ts';
-import { matmul, matmulBackward, matmulStrided, type MatmulVersion } from '../src/ops/matmul.ts';
+import { matmul, matmulBackward, matmulStrided, planMatmul, type MatmulVersion } from '../src/ops/matmul.ts';
 import { expectClose, poisoned, randomData, useGpu } from './helpers.ts';
 
 const gpu = useGpu();
@@ -11,7 +11,10 @@ const gpu = useGpu();
 const TOL = { rtol: 1e-4 };
 
 const dims = fc.oneof(fc.constantFrom(1, 2, 3, 4, 7, 8, 13, 16, 17, 31, 64, 65, 97, 130), fc.integer({ min: 1, max: 160 }));
-const VERSIONS: MatmulVersion[] = ['naive', 'regblock', 'regblock4'];
+const VERSIONS: MatmulVersion[] = ['naive', 'regblock', 'regblock4', 'regblock_sg'];
+/** regblock_sg needs a workgroup of LANES (8 on a CPU adapter) to be one subgroup. */
+const runs = (g: { subgroupSize: number | null; isCpuAdapter: boolean }, v: MatmulVersion) =>
+  v !== 'regblock_sg' || g.subgroupSize === (g.isCpuAdapter ? 8 : 64);
 
 describe('matmul vs float64 reference', () => {
   it('every version, transpose, batch, alpha/beta, awkward shapes', async () => {
@@ -39,6 +42,7 @@ describe('matmul vs float64 reference', () => {
           };
           const want = ref.matmul(L, a, b, beta === 0 ? null : c0, batch * M * N);
           for (const version of VERSIONS) {
+            if (!runs(g, version)) continue;
             if (version === 'regblock4' && (K % 4 !== 0 || (transA ? M : K) % 4 !== 0 || (transB ? K : N) % 4 !== 0 || (b.length % 4) !== 0 || (a.length % 4) !== 0)) continue;
             const out = beta === 0 ? poisoned(g, [batch, M, N]) : g.tensor(c0, [batch, M, N]);
             matmul(g, ta, tb, { transA, transB, alpha, beta, out, version });
@@ -53,7 +57,7 @@ describe('matmul vs float64 reference', () => {
     );
   });
 
-  it('every register tile of regblock is right at the edges', async () => {
+  it('every register tile of regblock, regblock4 and regblock_sg is right at the edges', async () => {
     const g = await gpu();
     const M = 37, N = 150, K = 20;
     const a = randomData(M * K, 5), b = randomData(K * N, 6);
@@ -61,12 +65,29 @@ describe('matmul vs float64 reference', () => {
     const L = { M, N, K, batch: 1, transA: false, transB: false, lda: K, ldb: N, ldc: N, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0 };
     const want = ref.matmul(L, a, b, null, M * N);
     // Each tile is its own pipeline (and LLVM compile, ~1-2 s on lavapipe): a spread, not all 20.
-    const tiles: [number, number, 'regblock' | 'regblock4'][] = [[1, 1, 'regblock'], [2, 8, 'regblock4'], [4, 2, 'regblock'], [8, 4, 'regblock4'], [16, 8, 'regblock']];
+    const tiles: [number, number, MatmulVersion][] = [[1, 1, 'regblock'], [2, 8, 'regblock4'], [4, 2, 'regblock'], [8, 4, 'regblock4'], [16, 8, 'regblock'], [8, 3, 'regblock_sg'], [16, 8, 'regblock_sg'], [32, 2, 'regblock_sg']];
     for (const [TM, TN, version] of tiles) {
+      if (!runs(g, version)) continue;
       const out = matmul(g, ta, tb, { version, tile: { TM, TN }, out: poisoned(g, [M, N]) });
       expectClose(`${version} TM${TM} TN${TN}`, await out.read(), want.c, TOL, want.magnitude);
       out.release();
     }
+  });
+
+  it('regblock_sg sums in regblock\'s order (bit-identical) and is the CPU default when the subgroup is 8 lanes', async () => {
+    const g = await gpu();
+    if (!runs(g, 'regblock_sg')) return;
+    for (const transA of [false, true]) {
+      const M = 45, N = 70, K = 33;
+      const ta = g.tensor(randomData(M * K, 41), transA ? [K, M] : [M, K]), tb = g.tensor(randomData(K * N, 42), [N, K]);
+      const [x, y] = await Promise.all((['regblock', 'regblock_sg'] as const).map((version) =>
+        matmul(g, ta, tb, { transA, transB: true, version, tile: { TM: 16, TN: 8 } }).read()));
+      expect(Array.from(y)).toEqual(Array.from(x));
+    }
+    const L = { M: 64, N: 64, K: 64, batch: 1, transA: false, transB: false, lda: 64, ldb: 64, ldc: 64, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0 };
+    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg');
+    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: null }).version).toBe('regblock');
+    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: false, subgroupSize: 32 }).version).toBe('regblock4');
   });
 
   it('strided layout: a column block of a wider matrix (leading dims larger than the shape)', async () => {
@@ -130,6 +151,8 @@ describe('matmul vs float64 reference', () => {
     const ints = g.empty([5, 7], 'i32');
     expect(() => matmul(g, a, ints)).toThrow(/matmul: .*must be f32/);
     expect(() => matmul(g, a, g.empty([5, 7]), { beta: 1 })).toThrow(/beta = 1 needs an existing C/);
+    expect(() => matmul(g, g.empty([40, 40]), g.empty([40, 40]), { version: 'regblock_sg', tile: { TM: 12, TN: 2 } }))
+      .toThrow(/regblock_sg needs a fixed subgroup size of \d+ .*TM a multiple of it \(TM 12\)/);
     // A tensor larger than the binding limit: a fake limit is not possible, so
     // make the check visible through a tensor just over the adapter's maximum.
     const limit = g.limits.maxStorageBufferBindingSize;

@@ -57,6 +57,12 @@ export class Gpu {
    * are fast (see kernels/matmul.wgsl).
    */
   readonly isCpuAdapter: boolean;
+  /**
+   * The subgroup size when the device has `subgroups` and the adapter reports
+   * one fixed size (lavapipe: 8, the SIMD width); otherwise null. Kernels
+   * that assume a workgroup is one subgroup check this.
+   */
+  readonly subgroupSize: number | null;
 
   #sources = new Map<string, string>();
   #pipelines: PipelineCache;
@@ -89,6 +95,8 @@ export class Gpu {
     this.features = new Set([...device.features].map(String));
     this.adapterName = describeAdapter(adapter);
     const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+    const sg = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    this.subgroupSize = this.features.has('subgroups') && sg.subgroupMinSize && sg.subgroupMinSize === sg.subgroupMaxSize ? sg.subgroupMinSize : null;
     this.isCpuAdapter = Boolean(info?.isFallbackAdapter) || /llvmpipe|lavapipe|swiftshader|software/i.test(this.adapterName);
     this.#lostPromise = device.lost.then((info) => {
       this.#lost = `${info.reason}: ${info.message}`;

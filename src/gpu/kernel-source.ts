@@ -55,6 +55,7 @@ export function kernelSource(name: string): Promise<string> {
 /** Every kernel file; Gpu.create() loads them all so dispatch can compile synchronously. */
 export const KERNEL_FILES = [
   'matmul',
+  'matmul_subgroup',
   'elementwise',
   'softmax',
   'rmsnorm',

@@ -12,7 +12,7 @@ import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { MatmulLayout } from '../../reference/matmul.ts';
 
-export type MatmulVersion = 'naive' | 'regblock' | 'regblock4';
+export type MatmulVersion = 'naive' | 'regblock' | 'regblock4' | 'regblock_sg';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -40,23 +40,38 @@ export interface MatmulPlan {
 
 const nextPow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 
+/** What the planner needs to know about the device. */
+export interface MatmulDevice {
+  /** A CPU implementation (lavapipe): a workgroup of 8 is one SIMD vector. */
+  cpu: boolean;
+  /** The fixed subgroup size, when the device has `subgroups` (Gpu.subgroupSize). */
+  subgroupSize: number | null;
+}
+
 /**
- * The version and register tile for a shape (see the kernel header for why).
+ * The version and register tile for a shape (see the kernel headers for why).
  *
- * On a CPU adapter (lavapipe) a workgroup is one 8-lane SIMD vector, and the
- * scalar regblock beats regblock4 at every shape we measured (bench/NOTES.md):
- * a per-lane vec4 load becomes four gathers there. On a GPU, 8-invocation
+ * On a CPU adapter (lavapipe) a workgroup is one 8-lane SIMD vector. There
+ * regblock_sg (A's loads shared through subgroup shuffles) is the fastest
+ * when the subgroup is those 8 lanes, and the scalar regblock otherwise;
+ * regblock4 is slower at every shape we measured, because a per-lane vec4
+ * load becomes four gathers (bench/NOTES.md). On a GPU, 8-invocation
  * workgroups would leave most of a warp idle, so it gets 64 lanes and vec4
  * loads where the layout allows; those GPU choices are not yet measured.
  */
-export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number }, cpu: boolean, force?: MatmulOptions): MatmulPlan {
-  const LANES = cpu ? 8 : 64;
-  const TM = force?.tile?.TM ?? Math.min(16, nextPow2(L.M));
+export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number }, dev: MatmulDevice, force?: MatmulOptions): MatmulPlan {
+  const LANES = dev.cpu ? 8 : 64;
+  const tm = (version: MatmulVersion) => {
+    const TM = force?.tile?.TM ?? Math.min(16, nextPow2(L.M));
+    return version === 'regblock_sg' ? Math.max(LANES, TM) : TM;
+  };
   const TN = force?.tile?.TN ?? Math.min(8, nextPow2(Math.ceil(L.N / LANES)));
-  if (force?.version) return { version: force.version, TM, TN, LANES };
-  if (L.M * L.N * L.K <= 16 * 16 * 16) return { version: 'naive', TM, TN, LANES };
+  const plan = (version: MatmulVersion): MatmulPlan => ({ version, TM: tm(version), TN, LANES });
+  if (force?.version) return plan(force.version);
+  if (L.M * L.N * L.K <= 16 * 16 * 16) return plan('naive');
+  if (dev.cpu) return plan(dev.subgroupSize === LANES ? 'regblock_sg' : 'regblock');
   const vec4 = [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
-  return { version: vec4 && !cpu ? 'regblock4' : 'regblock', TM, TN, LANES };
+  return plan(vec4 ? 'regblock4' : 'regblock');
 }
 
 export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
@@ -114,7 +129,11 @@ export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: Matm
   check(L.lda >= (L.transA ? M : K) && L.ldb >= (L.transB ? K : N) && L.ldc >= N, op,
     () => `leading dimensions too small for the matrices (${layout()})`);
 
-  const plan = planMatmul(L, { a: a.size, b: b.size }, gpu.isCpuAdapter, force);
+  const plan = planMatmul(L, { a: a.size, b: b.size }, { cpu: gpu.isCpuAdapter, subgroupSize: gpu.subgroupSize }, force);
+  if (plan.version === 'regblock_sg') {
+    check(gpu.subgroupSize === plan.LANES && plan.TM % plan.LANES === 0, op,
+      () => `regblock_sg needs a fixed subgroup size of ${plan.LANES} (this device: ${gpu.subgroupSize ?? 'none or variable'}) and TM a multiple of it (TM ${plan.TM})`);
+  }
   const label = `matmul ${plan.version} A ${a.describe()}${L.transA ? '^T' : ''} B ${b.describe()}${L.transB ? '^T' : ''} C ${c.describe()} (${layout()})`;
   const workgroups: [number, number, number] =
     plan.version === 'naive'
@@ -123,7 +142,7 @@ export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: Matm
   const constants: Record<string, number | boolean> = { TRANS_A: L.transA, TRANS_B: L.transB };
   if (plan.version !== 'naive') Object.assign(constants, { TM: plan.TM, TN: plan.TN, LANES: plan.LANES });
   gpu.dispatch({
-    kernel: 'matmul',
+    kernel: plan.version === 'regblock_sg' ? 'matmul_subgroup' : 'matmul',
     entry: plan.version,
     constants,
     params: params().u32(M, N, K, L.lda, L.ldb, L.ldc, L.strideA, L.strideB, L.strideC).f32(L.alpha, L.beta),
