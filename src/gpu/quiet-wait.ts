@@ -34,7 +34,7 @@ function throttled(original: Immediate): Immediate {
 }
 
 function isNodeWithDawn(): boolean {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
+  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown; setImmediate?: unknown };
   return Boolean(g.process?.versions?.node) && !g.Deno && !g.Bun && typeof g.setImmediate === 'function';
 }
 
