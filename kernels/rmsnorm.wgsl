@@ -12,9 +12,17 @@
 //   rmsnorm_dweight_partial  (x, rstd, dy)    -> (partial)   partial [ceil(N / block_rows), C]
 //   rmsnorm_dweight_reduce   (partial)        -> (dw)
 //
-// Row kernels: WG invocations stride over the row's C columns, then a fixed
-// tree reduction in workgroup memory; row = wid.y * nwg.x + wid.x (the grid is
-// folded into 2-D when N exceeds the per-dimension limit).
+// Row kernels, two layouts (src/ops/rmsnorm.ts picks one per adapter):
+//   *_forward / *_backward_dx   one workgroup per row (GPUs): WG invocations
+//            stride over the row's C columns, then a fixed tree reduction in
+//            workgroup memory; row = wid.y * nwg.x + wid.x (the grid is folded
+//            into 2-D when N exceeds the per-dimension limit).
+//   *_lanes  one invocation per row, LANES rows per workgroup (CPU adapters):
+//            each invocation sums its row in column order in a register. On
+//            lavapipe a workgroup of 256 is 32 SIMD vectors that switch
+//            coroutines at each of the tree's 9 barriers, and for C = 128 half
+//            of them idle; a row per lane has no barrier at all (measured on
+//            the tiny decoder's [1024, 128]: bench/NOTES.md).
 //
 // dw is a deterministic two-stage sum without atomics: stage 1 gives each
 // invocation one column of one block of `block_rows` rows, summed in row order
@@ -23,6 +31,7 @@
 
 const WG: u32 = 256u;   // row kernels
 const CWG: u32 = 64u;   // column kernels (C = 576 or 896 is a multiple of 64)
+const LANES: u32 = 8u;  // rows per workgroup of the *_lanes kernels
 
 struct Params { rows: u32, cols: u32, eps: f32, block_rows: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -53,6 +62,24 @@ fn rmsnorm_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   if (lid == 0u) { fw_rstd[row] = r; }
 }
 
+// Row = (wid.y * nwg.x + wid.x) * LANES + lane.
+@compute @workgroup_size(LANES)
+fn rmsnorm_forward_lanes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let row = (wid.y * nwg.x + wid.x) * LANES + lane;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var acc = 0.0;
+  for (var c = 0u; c < p.cols; c++) {
+    let v = fw_x[base + c];
+    acc += v * v;
+  }
+  let r = inverseSqrt(acc / f32(p.cols) + p.eps);
+  for (var c = 0u; c < p.cols; c++) {
+    fw_y[base + c] = fw_x[base + c] * r * fw_w[c];
+  }
+  fw_rstd[row] = r;
+}
+
 // ------------------------------------------------------------ backward dx
 @group(0) @binding(1) var<storage, read> bx_x: array<f32>;
 @group(0) @binding(2) var<storage, read> bx_w: array<f32>;
@@ -74,6 +101,23 @@ fn rmsnorm_backward_dx(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
   let r = bx_rstd[row];
   let k = r * r * mean;
   for (var c = lid; c < p.cols; c += WG) {
+    bx_dx[base + c] = r * (bx_w[c] * bx_dy[base + c] - bx_x[base + c] * k);
+  }
+}
+
+@compute @workgroup_size(LANES)
+fn rmsnorm_backward_dx_lanes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let row = (wid.y * nwg.x + wid.x) * LANES + lane;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var acc = 0.0;
+  for (var c = 0u; c < p.cols; c++) {
+    acc += bx_w[c] * bx_dy[base + c] * bx_x[base + c];
+  }
+  let mean = acc / f32(p.cols);
+  let r = bx_rstd[row];
+  let k = r * r * mean;
+  for (var c = 0u; c < p.cols; c++) {
     bx_dx[base + c] = r * (bx_w[c] * bx_dy[base + c] - bx_x[base + c] * k);
   }
 }

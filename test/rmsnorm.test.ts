@@ -5,7 +5,8 @@ import * as ops from '../src/ops/rmsnorm.ts';
 import { AWKWARD_SIZES, expectClose, poisoned, randomData, useGpu } from './helpers.ts';
 
 const gpu = useGpu();
-// Row reductions in float32 (a strided sum, then a 256-way tree): a few ulps
+// Row reductions in float32 (a strided sum then a 256-way tree, or one
+// sequential sum per row): a few ulps
 // of the condition-aware scale. 1e-5 leaves a margin over the ~1e-6 seen.
 const TOL = { rtol: 1e-5 };
 
@@ -14,19 +15,24 @@ function scales(x: Float32Array, w: Float32Array, dy: Float32Array, rows: number
   return ref.rmsnormErrorScales(x, w, dy, rows, cols, eps);
 }
 
+/** Both row layouts: a workgroup per row (tree sum) and a row per invocation (sequential sum). */
 async function compare(rows: number, cols: number, eps: number, x: Float32Array, w: Float32Array, dy: Float32Array) {
   const g = await gpu();
   const tx = g.tensor(x, [rows, cols]), tw = g.tensor(w, [cols]), tdy = g.tensor(dy, [rows, cols]);
-  const { y, rstd } = ops.rmsnorm(g, tx, tw, eps, { y: poisoned(g, [rows, cols]), rstd: poisoned(g, [rows]) });
-  const { dx, dweight } = ops.rmsnormBackward(g, tx, tw, rstd, tdy, { dx: poisoned(g, [rows, cols]), dweight: poisoned(g, [cols]) });
   const f = ref.rmsnorm(x, w, rows, cols, eps);
   const b = ref.rmsnormBackward(x, w, dy, rows, cols, eps);
   const s = scales(x, w, dy, rows, cols, eps);
-  expectClose(`rmsnorm.y [${rows}, ${cols}]`, await y.read(), f.y, TOL, s.y);
-  expectClose(`rmsnorm.rstd [${rows}, ${cols}]`, await rstd.read(), f.rstd, TOL);
-  expectClose(`rmsnorm.dx [${rows}, ${cols}]`, await dx.read(), b.dx, TOL, s.dx);
-  expectClose(`rmsnorm.dweight [${rows}, ${cols}]`, await dweight.read(), b.dweight, TOL, s.dw);
-  for (const t of [tx, tw, tdy, y, rstd, dx, dweight]) t.release();
+  for (const lanes of [false, true]) {
+    const { y, rstd } = ops.rmsnorm(g, tx, tw, eps, { y: poisoned(g, [rows, cols]), rstd: poisoned(g, [rows]), lanes });
+    const { dx, dweight } = ops.rmsnormBackward(g, tx, tw, rstd, tdy, { dx: poisoned(g, [rows, cols]), dweight: poisoned(g, [cols]), lanes });
+    const what = `[${rows}, ${cols}]${lanes ? ' row per lane' : ''}`;
+    expectClose(`rmsnorm.y ${what}`, await y.read(), f.y, TOL, s.y);
+    expectClose(`rmsnorm.rstd ${what}`, await rstd.read(), f.rstd, TOL);
+    expectClose(`rmsnorm.dx ${what}`, await dx.read(), b.dx, TOL, s.dx);
+    expectClose(`rmsnorm.dweight ${what}`, await dweight.read(), b.dweight, TOL, s.dw);
+    for (const t of [y, rstd, dx, dweight]) t.release();
+  }
+  for (const t of [tx, tw, tdy]) t.release();
 }
 
 describe('rmsnorm vs float64 reference', () => {

@@ -7,6 +7,16 @@ import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 
 const COL_WG = 64; // CWG in the kernel
+const LANES = 8; // rows per workgroup of the *_lanes kernels
+
+/**
+ * The row kernels' layout: one row per invocation on CPU adapters (no
+ * barriers), one workgroup per row elsewhere (see the kernel header).
+ * `lanes` forces one (tests, benchmarks).
+ */
+function rowDispatch(gpu: Gpu, entry: string, rows: number, lanes = gpu.isCpuAdapter): { entry: string; workgroups: [number, number] } {
+  return lanes ? { entry: `${entry}_lanes`, workgroups: grid1d(rows, LANES, gpu) } : { entry, workgroups: grid1d(rows, 1, gpu) };
+}
 const MIN_BLOCK_ROWS = 64; // rows per partial sum of dweight
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -33,7 +43,7 @@ function checkOut(op: string, what: string, t: Tensor, shape: readonly number[])
  * Returns y [..., C] and rstd [...] (kept for the backward).
  */
 export function rmsnorm(
-  gpu: Gpu, x: Tensor, weight: Tensor, eps: number, out: { y?: Tensor; rstd?: Tensor } = {},
+  gpu: Gpu, x: Tensor, weight: Tensor, eps: number, out: { y?: Tensor; rstd?: Tensor; lanes?: boolean } = {},
 ): { y: Tensor; rstd: Tensor } {
   const op = 'rmsnorm';
   const { rows, cols, rowShape } = checkInput(op, x, weight);
@@ -43,8 +53,8 @@ export function rmsnorm(
   const y = out.y ?? gpu.empty(x.shape, 'f32', 'rmsnorm.y');
   const rstd = out.rstd ?? gpu.empty(rowShape, 'f32', 'rmsnorm.rstd');
   gpu.dispatch({
-    kernel: 'rmsnorm', entry: 'rmsnorm_forward', params: params().u32(rows, cols).f32(eps).u32(0),
-    inputs: [x, weight], outputs: [y, rstd], workgroups: grid1d(rows, 1, gpu),
+    kernel: 'rmsnorm', ...rowDispatch(gpu, 'rmsnorm_forward', rows, out.lanes), params: params().u32(rows, cols).f32(eps).u32(0),
+    inputs: [x, weight], outputs: [y, rstd],
     label: `${op} ${x.describe()} ${weight.describe()}`,
   });
   return { y, rstd };
@@ -54,7 +64,7 @@ export function rmsnorm(
  * dx [..., C] of rmsnorm alone, for a frozen weight (LoRA training): one
  * dispatch, no dweight buffer.
  */
-export function rmsnormBackwardDx(gpu: Gpu, x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor, out?: Tensor): Tensor {
+export function rmsnormBackwardDx(gpu: Gpu, x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor, out?: Tensor, lanes?: boolean): Tensor {
   const op = 'rmsnormBackward';
   const { rows, cols, rowShape } = checkInput(op, x, weight);
   checkOut(op, 'rstd', rstd, rowShape);
@@ -62,8 +72,8 @@ export function rmsnormBackwardDx(gpu: Gpu, x: Tensor, weight: Tensor, rstd: Ten
   if (out) checkOut(op, 'dx', out, x.shape);
   const dx = out ?? gpu.empty(x.shape, 'f32', 'rmsnorm.dx');
   gpu.dispatch({
-    kernel: 'rmsnorm', entry: 'rmsnorm_backward_dx', params: params().u32(rows, cols).f32(0).u32(0),
-    inputs: [x, weight, rstd, dy], outputs: [dx], workgroups: grid1d(rows, 1, gpu),
+    kernel: 'rmsnorm', ...rowDispatch(gpu, 'rmsnorm_backward_dx', rows, lanes), params: params().u32(rows, cols).f32(0).u32(0),
+    inputs: [x, weight, rstd, dy], outputs: [dx],
     label: `${op} dx ${x.describe()} ${weight.describe()} ${rstd.describe()} ${dy.describe()}`,
   });
   return dx;
@@ -75,7 +85,7 @@ export function rmsnormBackwardDx(gpu: Gpu, x: Tensor, weight: Tensor, rstd: Ten
  * is identical from run to run. Records three dispatches.
  */
 export function rmsnormBackward(
-  gpu: Gpu, x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor, out: { dx?: Tensor; dweight?: Tensor } = {},
+  gpu: Gpu, x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor, out: { dx?: Tensor; dweight?: Tensor; lanes?: boolean } = {},
 ): { dx: Tensor; dweight: Tensor } {
   const op = 'rmsnormBackward';
   const { rows, cols, rowShape } = checkInput(op, x, weight);
@@ -83,7 +93,7 @@ export function rmsnormBackward(
   checkOut(op, 'dy', dy, x.shape);
   if (out.dx) checkOut(op, 'dx', out.dx, x.shape);
   if (out.dweight) checkOut(op, 'dweight', out.dweight, [cols]);
-  const dx = rmsnormBackwardDx(gpu, x, weight, rstd, dy, out.dx);
+  const dx = rmsnormBackwardDx(gpu, x, weight, rstd, dy, out.dx, out.lanes);
   const dweight = out.dweight ?? gpu.empty([cols], 'f32', 'rmsnorm.dweight');
   const tensors = `${x.describe()} ${weight.describe()} ${rstd.describe()} ${dy.describe()}`;
 
