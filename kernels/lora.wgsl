@@ -44,7 +44,7 @@
 // increasing k with fused multiply-adds.
 //
 // Register blocking is matmul.wgsl's `regblock` (see its header for why this
-// shape is fast on lavapipe): a workgroup of LANES invocations computes a
+// shape is fast on lavapipe; lora_subgroup.wgsl has the regblock_sg version): a workgroup of LANES invocations computes a
 // TM x (LANES * TN) block of C; its TM rows are uniform across the workgroup
 // (loads of A1 / A2 are broadcasts), lane l owns columns n0 + j * LANES + l.
 // Out-of-range rows / columns are clamped when loading, skipped when storing.
@@ -57,15 +57,7 @@
 
 const WG: u32 = 256u;
 
-fn pcg(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
-fn keep(i: u32, key: u32, threshold: u32) -> bool {
-  return pcg(pcg(i) ^ key) >= threshold;
-}
+// #include "lib/lora_common.wgsl"
 
 // ---------------------------------------------------------------- dropout
 struct DropParams { n: u32, key: u32, threshold: u32, inv_keep: f32 }
@@ -81,36 +73,6 @@ fn dropout(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 }
 
 // ---------------------------------------------------- fused two-part matmul
-struct Params {
-  M: u32, N: u32, K1: u32, K2: u32,
-  key: u32, threshold: u32, inv_keep: f32,
-}
-
-const TRANS_B: bool = true;
-const DROPOUT: bool = false;
-const TM: u32 = 16u;
-const TN: u32 = 8u;
-const LANES: u32 = 8u;
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A1: array<f32>;
-@group(0) @binding(2) var<storage, read> B1: array<f32>;
-@group(0) @binding(3) var<storage, read> A2: array<f32>;
-@group(0) @binding(4) var<storage, read> B2: array<f32>;
-@group(0) @binding(5) var<storage, read_write> C: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read_write> Cb: array<f32>;
-
-fn b1_at(k: u32, n: u32) -> f32 {
-  if (TRANS_B) { return B1[n * p.K1 + k]; }
-  return B1[k * p.N + n];
-}
-
-fn b2_at(k: u32, n: u32) -> f32 {
-  if (TRANS_B) { return B2[n * p.K2 + k]; }
-  return B2[k * p.N + n];
-}
-
 // The TM x TN accumulators of the workgroup's block starting at row m0 and
 // this lane's first column n0.
 fn block(m0: u32, n0: u32) -> array<array<f32, TN>, TM> {
@@ -128,14 +90,7 @@ fn block(m0: u32, n0: u32) -> array<array<f32, TN>, TM> {
       for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a, bk[j], acc[i][j]); }
     }
   }
-  if (DROPOUT) {
-    for (var i = 0u; i < TM; i++) {
-      for (var j = 0u; j < TN; j++) {
-        let kept = keep(rows[i] * p.N + cols[j], p.key, p.threshold);
-        acc[i][j] = select(0.0, acc[i][j] * p.inv_keep, kept);
-      }
-    }
-  }
+  if (DROPOUT) { apply_mask(&acc, m0, n0); }
   for (var k = 0u; k < p.K1; k++) {
     var bk: array<f32, TN>;
     for (var j = 0u; j < TN; j++) { bk[j] = b1_at(k, cols[j]); }
@@ -151,28 +106,12 @@ fn block(m0: u32, n0: u32) -> array<array<f32, TN>, TM> {
 fn lora_fused(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
   let m0 = wid.y * TM;
   let n0 = wid.x * LANES * TN + lane;
-  let acc = block(m0, n0);
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + j * LANES;
-      if (n < p.N) { C[m * p.N + n] = acc[i][j]; }
-    }
-  }
+  store_block(block(m0, n0), m0, n0);
 }
 
 @compute @workgroup_size(LANES)
 fn lora_fused_bias(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
   let m0 = wid.y * TM;
   let n0 = wid.x * LANES * TN + lane;
-  let acc = block(m0, n0);
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + j * LANES;
-      if (n < p.N) { Cb[m * p.N + n] = acc[i][j] + bias[n]; }
-    }
-  }
+  store_block_bias(block(m0, n0), m0, n0);
 }

@@ -14,7 +14,10 @@ const gpu = useGpu();
 const TOL = { rtol: 1e-4 };
 // The 16 x 8 tile takes ~10 s to compile cold on lavapipe; most tests force a
 // small one (same code, other constants).
-const SMALL = { TM: 4, TN: 2 };
+const SMALL = { TM: 4, TN: 2, subgroup: false };
+// The subgroup kernel (lora_subgroup.wgsl) needs TM a multiple of its 8 lanes.
+const SMALL_SG = { TM: 8, TN: 2, subgroup: true };
+const hasSubgroupKernel = (g: Gpu) => g.isCpuAdapter && g.subgroupSize === 8;
 
 const abs = (a: ArrayLike<number>) => Float64Array.from(a, Math.abs);
 
@@ -92,9 +95,13 @@ describe('lora float64 reference', () => {
     expect(loraScale(16, 8)).toBe(2);
     expect(loraScale(16, 64, true)).toBe(2);
     // matmul's regblock choice: 16 x 8 at real shapes, shrunk to cover small ones; 64 lanes off CPU.
-    expect(planLora(2048, 576, true)).toEqual({ TM: 16, TN: 8, LANES: 8 });
-    expect(planLora(3, 13, true)).toEqual({ TM: 4, TN: 2, LANES: 8 });
-    expect(planLora(2048, 576, false)).toEqual({ TM: 16, TN: 8, LANES: 64 });
+    const cpu = { cpu: true, subgroupSize: null }, cpuSg = { cpu: true, subgroupSize: 8 }, gpuDev = { cpu: false, subgroupSize: 32 };
+    expect(planLora(2048, 576, cpu)).toEqual({ TM: 16, TN: 8, LANES: 8, subgroup: false });
+    expect(planLora(3, 13, cpu)).toEqual({ TM: 4, TN: 2, LANES: 8, subgroup: false });
+    // With 8-lane subgroups on a CPU adapter: the subgroup kernel, TM at least the 8 lanes.
+    expect(planLora(2048, 576, cpuSg)).toEqual({ TM: 16, TN: 8, LANES: 8, subgroup: true });
+    expect(planLora(3, 13, cpuSg)).toEqual({ TM: 8, TN: 2, LANES: 8, subgroup: true });
+    expect(planLora(2048, 576, gpuDev)).toEqual({ TM: 16, TN: 8, LANES: 64, subgroup: false });
   });
 });
 
@@ -161,16 +168,26 @@ describe('lora forward and backward vs float64 reference', () => {
           const wantG = ref.loraBackward(k.dims, k.x, k.refW, k.dy);
           const magG = ref.loraBackward(k.dims, abs(k.x), k.absW, abs(k.dy));
           const name = `lead ${k.t.x.shape} in ${c.inF} out ${c.outF} r ${c.r} bias ${c.bias} p ${c.p}`;
-          for (const isFused of [true, false]) {
-            const what = `${isFused ? 'fused' : 'unfused'} ${name}`;
+          const variants = [
+            { isFused: true, tile: SMALL, label: 'fused' },
+            ...(hasSubgroupKernel(g) ? [{ isFused: true, tile: SMALL_SG, label: 'fused subgroup' }] : []),
+            { isFused: false, tile: SMALL, label: 'unfused' },
+          ];
+          let fusedY: Float32Array | null = null;
+          for (const { isFused, tile, label } of variants) {
+            const what = `${label} ${name}`;
             const out = poisoned(g, [...c.lead, c.outF]);
-            const { y, saved } = loraForward(g, k.t.x, k.t.w, { out, fused: isFused, tile: SMALL });
+            const { y, saved } = loraForward(g, k.t.x, k.t.w, { out, fused: isFused, tile });
             expect(y.shape).toEqual([...c.lead, c.outF]);
-            expectClose(`y ${what}`, await y.read(), want.y, TOL, mag.y);
+            const yv = await y.read();
+            expectClose(`y ${what}`, yv, want.y, TOL, mag.y);
+            // Both fused kernels sum in the same order: bit-identical whatever the tile.
+            if (label === 'fused') fusedY = yv;
+            else if (label === 'fused subgroup') expect(Array.from(yv), `y ${what} vs fused`).toEqual(Array.from(fusedY!));
             const s = k.refW.scale;
             expectClose(`su ${what}`, await saved.su.read(), want.u.map((v) => v * s), TOL, mag.u.map((v) => v * Math.abs(s)));
             const r = loraBackward(g, saved, k.t.dy, {
-              fused: isFused, tile: SMALL,
+              fused: isFused, tile,
               dx: poisoned(g, k.t.x.shape), dA: poisoned(g, [c.r, c.inF]), dB: poisoned(g, [c.outF, c.r]),
             });
             expectClose(`dx ${what}`, await r.dx.read(), wantG.dx, TOL, magG.dx);
@@ -211,7 +228,7 @@ describe('lora forward and backward vs float64 reference', () => {
     const mag = ref.loraForward(k.dims, abs(k.x), k.absW);
     const wantG = ref.loraBackward(k.dims, k.x, k.refW, k.dy);
     const magG = ref.loraBackward(k.dims, abs(k.x), k.absW, abs(k.dy));
-    for (const tile of [{ TM: 1, TN: 1 }, undefined]) {
+    for (const tile of [{ TM: 1, TN: 1, subgroup: false }, undefined]) {
       const { y, saved } = loraForward(g, k.t.x, k.t.w, { out: poisoned(g, [67, 150]), tile });
       expectClose(`y tile ${JSON.stringify(tile)}`, await y.read(), want.y, TOL, mag.y);
       const r = loraBackward(g, saved, k.t.dy, { dx: poisoned(g, [67, 13]), tile });

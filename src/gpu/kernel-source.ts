@@ -67,5 +67,6 @@ export const KERNEL_FILES = [
   'adamw',
   'attention',
   'lora',
+  'lora_subgroup',
   'contrastive',
 ] as const;

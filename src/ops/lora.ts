@@ -17,7 +17,7 @@ import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { dropoutThreshold, loraScale, pcg, type DropoutSpec } from '../../reference/lora.ts';
 import { biasAdd } from './elementwise.ts';
-import { matmul } from './matmul.ts';
+import { matmul, type MatmulDevice } from './matmul.ts';
 
 export { loraScale, type DropoutSpec };
 
@@ -39,6 +39,8 @@ export interface LoraWeights {
 export interface LoraTile {
   TM: number;
   TN: number;
+  /** Force the subgroup kernel on or off (default: planLora's choice). */
+  subgroup?: boolean;
 }
 
 export interface LoraForwardOptions {
@@ -78,16 +80,20 @@ export interface LoraBackwardOptions {
 const nextPow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 
 /**
- * Register tile of the fused kernel for C [M, N]: matmul's regblock choice
- * (planMatmul). On a CPU adapter a workgroup is one 8-lane SIMD vector; on a
- * GPU it gets 64 lanes and the same tile.
+ * Register tile and version of the fused kernel for C [M, N]: matmul's choice
+ * (planMatmul). On a CPU adapter a workgroup is one 8-lane SIMD vector, and
+ * when that is the subgroup the A loads are shared with subgroup shuffles
+ * (kernels/lora_subgroup.wgsl); on a GPU it gets 64 lanes and the same tile.
  */
-export function planLora(M: number, N: number, cpu: boolean, tile?: LoraTile): { TM: number; TN: number; LANES: number } {
-  const LANES = cpu ? 8 : 64;
+export function planLora(M: number, N: number, dev: MatmulDevice, tile?: LoraTile): { TM: number; TN: number; LANES: number; subgroup: boolean } {
+  const LANES = dev.cpu ? 8 : 64;
+  const subgroup = tile?.subgroup ?? (dev.cpu && dev.subgroupSize === LANES);
+  const TM = tile?.TM ?? Math.min(16, nextPow2(M));
   return {
-    TM: tile?.TM ?? Math.min(16, nextPow2(M)),
+    TM: subgroup ? Math.max(TM, LANES) : TM,
     TN: tile?.TN ?? Math.min(8, nextPow2(Math.ceil(N / LANES))),
     LANES,
+    subgroup,
   };
 }
 
@@ -155,19 +161,21 @@ function fused(
   a1: Tensor, b1: Tensor, a2: Tensor, b2: Tensor, bias: Tensor | null | undefined, c: Tensor,
   transB: boolean, drop: DropoutSpec, tile?: LoraTile,
 ): void {
-  const plan = planLora(M, Ncol, gpu.isCpuAdapter, tile);
+  const plan = planLora(M, Ncol, { cpu: gpu.isCpuAdapter, subgroupSize: gpu.subgroupSize }, tile);
+  check(!plan.subgroup || (gpu.subgroupSize === plan.LANES && plan.TM % plan.LANES === 0), 'lora',
+    () => `the subgroup kernel needs a fixed subgroup size of ${plan.LANES} (this device: ${gpu.subgroupSize ?? 'none or variable'}) and TM a multiple of it (TM ${plan.TM})`);
   const K1 = transB ? b1.shape[1] : b1.shape[0];
   const K2 = transB ? b2.shape[1] : b2.shape[0];
   const k = dropoutParams(drop);
   gpu.dispatch({
-    kernel: 'lora',
-    entry: bias ? 'lora_fused_bias' : 'lora_fused',
+    kernel: plan.subgroup ? 'lora_subgroup' : 'lora',
+    entry: `${bias ? 'lora_fused_bias' : 'lora_fused'}${plan.subgroup ? '_sg' : ''}`,
     constants: { TRANS_B: transB, DROPOUT: drop.p > 0, TM: plan.TM, TN: plan.TN, LANES: plan.LANES },
     params: params().u32(M, Ncol, K1, K2, k.key, k.threshold).f32(k.invKeep),
     inputs: bias ? [a1, b1, a2, b2, bias] : [a1, b1, a2, b2],
     outputs: [c],
     workgroups: [Math.ceil(Ncol / (plan.LANES * plan.TN)), Math.ceil(M / plan.TM), 1],
-    label: `${label} TM${plan.TM} TN${plan.TN}`,
+    label: `${label} TM${plan.TM} TN${plan.TN}${plan.subgroup ? ' subgroup' : ''}`,
   });
 }
 
