@@ -182,7 +182,7 @@ describe('lora forward and backward vs float64 reference', () => {
             const yv = await y.read();
             expectClose(`y ${what}`, yv, want.y, TOL, mag.y);
             // Both fused kernels sum in the same order: bit-identical whatever the tile.
-            if (label === 'fused') fusedY = yv;
+            if (label === 'fused') fusedY = yv as Float32Array;
             else if (label === 'fused subgroup') expect(Array.from(yv), `y ${what} vs fused`).toEqual(Array.from(fusedY!));
             const s = k.refW.scale;
             expectClose(`su ${what}`, await saved.su.read(), want.u.map((v) => v * s), TOL, mag.u.map((v) => v * Math.abs(s)));
