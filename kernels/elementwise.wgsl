@@ -14,31 +14,39 @@
 //
 // sig(x) is computed from exp(-|x|) so that exp never overflows.
 //
+// Element type E: f32, or vec4<f32> when the element count (and for the bias
+// ops the row length C) is a multiple of 4; the f32 ops then see 4 elements
+// per invocation and n, C counted in vec4s. src/ops/elementwise.ts picks it.
+// On lavapipe a vec4 load of 4 neighbouring floats is one 16-byte load per
+// lane instead of four scalar ones: a + b over 3M floats ran at 2.8 GB/s with
+// f32 and 7.0 GB/s with vec4 (bench/NOTES.md). fill_u32 stays scalar.
+//
 // Bindings: @binding(0) uniform Params, then the read-only inputs, then the
 // read-write outputs, in the order of each entry point's comment.
-// Grid: 1-D over N in workgroups of 256, folded into [x, y] when N / 256
+// Grid: 1-D over n in workgroups of 256, folded into [x, y] when n / 256
 // exceeds the per-dimension limit; i = (wid.y * nwg.x + wid.x) * 256 + lid.
 
 const WG: u32 = 256u;
+alias E = f32;
 
 fn flat(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.y * nwg.x + wid.x) * WG + lid;
 }
 
-fn sigmoid(x: f32) -> f32 {
+fn sigmoid(x: E) -> E {
   let e = exp(-abs(x));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= E(0.0));
 }
 
 // ---------------------------------------------------------------- fill
 struct FillParams { n: u32, vf: f32, vu: u32 }
 @group(0) @binding(0) var<uniform> fp: FillParams;
-@group(0) @binding(1) var<storage, read_write> fill_f32_out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> fill_f32_out: array<E>;
 
 @compute @workgroup_size(WG)
 fn fill_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = flat(wid, nwg, lid);
-  if (i < fp.n) { fill_f32_out[i] = fp.vf; }
+  if (i < fp.n) { fill_f32_out[i] = E(fp.vf); }
 }
 
 @group(0) @binding(1) var<storage, read_write> fill_u32_out: array<u32>;
@@ -53,9 +61,9 @@ fn fill_u32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
 // axpby and mul: (a, b) -> (y)
 struct BinParams { n: u32, alpha: f32, beta: f32 }
 @group(0) @binding(0) var<uniform> bp: BinParams;
-@group(0) @binding(1) var<storage, read> bin_a: array<f32>;
-@group(0) @binding(2) var<storage, read> bin_b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> bin_y: array<f32>;
+@group(0) @binding(1) var<storage, read> bin_a: array<E>;
+@group(0) @binding(2) var<storage, read> bin_b: array<E>;
+@group(0) @binding(3) var<storage, read_write> bin_y: array<E>;
 
 @compute @workgroup_size(WG)
 fn axpby(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -93,8 +101,8 @@ fn swiglu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
 // ---------------------------------------------------- unary: x -> y
 struct UnParams { n: u32, s: f32 }
 @group(0) @binding(0) var<uniform> up: UnParams;
-@group(0) @binding(1) var<storage, read> un_x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> un_y: array<f32>;
+@group(0) @binding(1) var<storage, read> un_x: array<E>;
+@group(0) @binding(2) var<storage, read_write> un_y: array<E>;
 
 // accumulate: (x) -> (y), y read and written in place: y += s * x.
 @compute @workgroup_size(WG)
@@ -120,11 +128,11 @@ fn silu(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 // ------------------------------------- binary backward: a, b, dy -> da, db
 // mul_backward: (a, b, dy) -> (da, db);  swiglu_backward: (g, u, dy) -> (dg, du)
-@group(0) @binding(1) var<storage, read> bw_a: array<f32>;
-@group(0) @binding(2) var<storage, read> bw_b: array<f32>;
-@group(0) @binding(3) var<storage, read> bw_dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> bw_da: array<f32>;
-@group(0) @binding(5) var<storage, read_write> bw_db: array<f32>;
+@group(0) @binding(1) var<storage, read> bw_a: array<E>;
+@group(0) @binding(2) var<storage, read> bw_b: array<E>;
+@group(0) @binding(3) var<storage, read> bw_dy: array<E>;
+@group(0) @binding(4) var<storage, read_write> bw_da: array<E>;
+@group(0) @binding(5) var<storage, read_write> bw_db: array<E>;
 
 @compute @workgroup_size(WG)
 fn mul_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -152,9 +160,9 @@ fn swiglu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
 // --------------------------------------------- bias over rows of [R, C]
 struct BiasParams { rows: u32, cols: u32 }
 @group(0) @binding(0) var<uniform> bsp: BiasParams;
-@group(0) @binding(1) var<storage, read> bias_x: array<f32>;
-@group(0) @binding(2) var<storage, read> bias_b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> bias_y: array<f32>;
+@group(0) @binding(1) var<storage, read> bias_x: array<E>;
+@group(0) @binding(2) var<storage, read> bias_b: array<E>;
+@group(0) @binding(3) var<storage, read_write> bias_y: array<E>;
 
 @compute @workgroup_size(WG)
 fn bias_add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -164,14 +172,14 @@ fn bias_add(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
 
 // bias_grad: (dy [R, C]) -> (db [C]). One invocation per column sums its rows
 // in order: deterministic, and coalesced across the columns of a workgroup.
-@group(0) @binding(1) var<storage, read> bg_dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> bg_db: array<f32>;
+@group(0) @binding(1) var<storage, read> bg_dy: array<E>;
+@group(0) @binding(2) var<storage, read_write> bg_db: array<E>;
 
 @compute @workgroup_size(WG)
 fn bias_grad(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let c = flat(wid, nwg, lid);
   if (c >= bsp.cols) { return; }
-  var acc = 0.0;
+  var acc = E(0.0);
   for (var r = 0u; r < bsp.rows; r++) { acc += bg_dy[r * bsp.cols + c]; }
   bg_db[c] = acc;
 }

@@ -51,7 +51,7 @@
 // Grid: [ceil(Ncol / (LANES * TN)), ceil(M / TM), 1].
 //
 // Bindings:
-//   dropout          0 Params, 1 x (read), 2 y (read_write)              grid1d over n, 256 per workgroup
+//   dropout, dropout4 0 Params, 1 x (read), 2 y (read_write)             grid1d over n (n / 4), 256 per workgroup
 //   lora_fused       0 Params, 1 A1, 2 B1, 3 A2, 4 B2, 5 C (read_write)
 //   lora_fused_bias  0 Params, 1 A1, 2 B1, 3 A2, 4 B2, 5 bias, 6 C (read_write)
 
@@ -60,16 +60,30 @@ const WG: u32 = 256u;
 // #include "lib/lora_common.wgsl"
 
 // ---------------------------------------------------------------- dropout
+// dropout4 does 4 neighbouring elements per invocation through vec4 loads
+// (n a multiple of 4; dp.n counts vec4s): the same mask, element by element.
 struct DropParams { n: u32, key: u32, threshold: u32, inv_keep: f32 }
 @group(0) @binding(0) var<uniform> dp: DropParams;
 @group(0) @binding(1) var<storage, read> drop_x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> drop_y: array<f32>;
+@group(0) @binding(1) var<storage, read> drop_x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> drop_y4: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
 fn dropout(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * WG + lid;
   if (i >= dp.n) { return; }
   drop_y[i] = select(0.0, drop_x[i] * dp.inv_keep, keep(i, dp.key, dp.threshold));
+}
+
+@compute @workgroup_size(WG)
+fn dropout4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (i >= dp.n) { return; }
+  let e = 4u * i;
+  let kept = vec4(keep(e, dp.key, dp.threshold), keep(e + 1u, dp.key, dp.threshold),
+                  keep(e + 2u, dp.key, dp.threshold), keep(e + 3u, dp.key, dp.threshold));
+  drop_y4[i] = select(vec4(0.0), drop_x4[i] * dp.inv_keep, kept);
 }
 
 // ---------------------------------------------------- fused two-part matmul

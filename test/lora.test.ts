@@ -108,7 +108,7 @@ describe('lora float64 reference', () => {
 describe('dropout (counter-based mask)', () => {
   it('matches the reference mask bit for bit; the same seed replays it, another seed does not', async () => {
     const g = await gpu();
-    for (const n of [1, 257, 4099]) {
+    for (const n of [1, 257, 4099, 4100]) {
       const x = randomData(n, n);
       const tx = g.tensor(x, [n]);
       const spec = { p: 0.3, seed: 12345 };

@@ -28,7 +28,7 @@ export interface Dispatch {
   /** Entry point; default "main". */
   entry?: string;
   /** Values for the kernel's `override` declarations (part of the pipeline cache key). */
-  constants?: Record<string, number | boolean>;
+  constants?: Record<string, number | boolean | string>;
   /** Uniform struct at @binding(0), when the kernel has one. */
   params?: Params;
   /** Read-only storage bindings, in binding order after the uniform. */
@@ -77,6 +77,8 @@ export class Gpu {
   #lostPromise: Promise<never>;
   #release: () => void;
   #destroyed = false;
+
+  #profile: { querySet: GPUQuerySet; names: string[]; capacity: number } | null = null;
 
   /** Dispatches recorded since creation (for the benchmark's per-step counts). */
   dispatchCount = 0;
@@ -241,10 +243,22 @@ export class Gpu {
       entries.push({ binding: binding++, resource: { buffer: t.buffer, offset: 0, size: Math.max(4, t.byteLength) } });
     }
     const bindGroup = this.device.createBindGroup({ layout, entries, label: d.label });
+    const profile = this.#profile && this.#profile.names.length < this.#profile.capacity ? this.#profile : null;
+    if (profile) {
+      // One pass per dispatch, with timestamps at its start and end.
+      this.#endPass();
+      const at = 2 * profile.names.length;
+      this.#pass = this.#encoder!.beginComputePass({
+        label: d.label,
+        timestampWrites: { querySet: profile.querySet, beginningOfPassWriteIndex: at, endOfPassWriteIndex: at + 1 },
+      });
+      profile.names.push(`${d.kernel}.${d.entry ?? 'main'}`);
+    }
     const pass = this.#passNow();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
+    if (profile) this.#endPass();
     this.#labels.push(d.label);
     this.dispatchCount++;
   }
@@ -337,6 +351,55 @@ export class Gpu {
       return Number(t1 - t0) / 1e6;
     } finally {
       querySet.destroy();
+      resolve.destroy();
+      readBuf.destroy();
+    }
+  }
+
+  /**
+   * Starts a per-kernel GPU-time profile (needs timestamp-query): each of the
+   * next `capacity` dispatches runs in its own pass between two timestamps.
+   * Separate passes add a little time of their own; use it to see where a
+   * step's time goes, not for throughput figures.
+   */
+  profileBegin(capacity = 2048): void {
+    if (!this.hasFeature('timestamp-query')) throw new OpInputError('profileBegin: this adapter has no timestamp-query feature');
+    if (this.#profile) throw new OpInputError('profileBegin: a profile is already running');
+    if (!(capacity >= 1 && capacity <= 2048)) throw new OpInputError(`profileBegin: capacity ${capacity} must be 1..2048 (a query set holds at most 4096 timestamps)`);
+    this.flush();
+    this.#profile = { querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }), names: [], capacity };
+  }
+
+  /** Ends the profile: GPU milliseconds and dispatch count per kernel entry point, slowest first. */
+  async profileEnd(): Promise<{ name: string; ms: number; count: number }[]> {
+    const profile = this.#profile;
+    if (!profile) throw new OpInputError('profileEnd: no profile is running (call profileBegin first)');
+    this.#profile = null;
+    const n = profile.names.length;
+    const bytes = Math.max(16, 16 * n);
+    const resolve = this.device.createBuffer({ size: bytes, usage: QUERY_RESOLVE | COPY_SRC });
+    const readBuf = this.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST });
+    try {
+      if (n > 0) {
+        this.#endPass();
+        this.#encoderNow().resolveQuerySet(profile.querySet, 0, 2 * n, resolve, 0);
+        this.#encoder!.copyBufferToBuffer(resolve, 0, readBuf, 0, bytes);
+      }
+      this.flush();
+      await this.#race(readBuf.mapAsync(MAP_READ));
+      await this.#checkErrors();
+      const stamps = new BigUint64Array(readBuf.getMappedRange().slice(0));
+      readBuf.unmap();
+      const byName = new Map<string, { name: string; ms: number; count: number }>();
+      profile.names.forEach((name, i) => {
+        const row = byName.get(name) ?? { name, ms: 0, count: 0 };
+        row.ms += Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6;
+        row.count++;
+        byName.set(name, row);
+      });
+      return [...byName.values()].sort((a, b) => b.ms - a.ms);
+    } finally {
+      profile.querySet.destroy();
       resolve.destroy();
       readBuf.destroy();
     }

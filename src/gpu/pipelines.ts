@@ -6,7 +6,9 @@
 //
 // Compile-time constants: a kernel's `override` declarations become pipeline
 // constants; a module-scope `const NAME: T = ...;` is rewritten in the source
-// instead (WGSL sizes function-scope arrays, such as register tiles, only by const).
+// instead (WGSL sizes function-scope arrays, such as register tiles, only by
+// const); a string value rewrites a module-scope `alias NAME = ...;` (the
+// element type of a kernel, e.g. f32 or vec4<f32>).
 
 /** The bindings of a dispatch: uniform at 0?, then `inputs` read-only, then `outputs` read-write. */
 export interface BindingSignature {
@@ -29,10 +31,10 @@ export class PipelineCache {
    * The pipeline and its bind group layout. Creation errors (WGSL compile,
    * layout mismatch) are WebGPU validation errors: call this inside an error scope.
    */
-  get(kernel: string, entry: string, constants: Record<string, number | boolean>, sig: BindingSignature): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+  get(kernel: string, entry: string, constants: Record<string, number | boolean | string>, sig: BindingSignature): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
     const constKey = Object.keys(constants)
       .sort()
-      .map((k) => `${k}=${Number(constants[k])}`)
+      .map((k) => `${k}=${typeof constants[k] === 'string' ? constants[k] : Number(constants[k])}`)
       .join(',');
     const layoutKey = `${sig.uniform ? 'u' : ''}${'r'.repeat(sig.inputs)}${'w'.repeat(sig.outputs)}`;
     const key = `${kernel}:${entry}:${constKey}:${layoutKey}`;
@@ -42,9 +44,12 @@ export class PipelineCache {
     const code = this.sources.get(kernel);
     if (code === undefined) throw new Error(`unknown kernel "${kernel}" (not in KERNEL_FILES)`);
     const overrides: Record<string, number> = {};
-    const rewrites: [string, number | boolean][] = [];
+    const rewrites: [string, number | boolean | string][] = [];
     for (const [name, value] of Object.entries(constants)) {
-      if (new RegExp(`\\boverride\\s+${name}\\b`).test(code)) overrides[name] = Number(value);
+      if (typeof value === 'string') {
+        if (!new RegExp(`^alias\\s+${name}\\s*=`, 'm').test(code)) throw new Error(`kernel "${kernel}" has no module-scope alias named ${name}`);
+        rewrites.push([name, value]);
+      } else if (new RegExp(`\\boverride\\s+${name}\\b`).test(code)) overrides[name] = Number(value);
       else if (new RegExp(`^const\\s+${name}\\s*:`, 'm').test(code)) rewrites.push([name, value]);
       else throw new Error(`kernel "${kernel}" has no override or module-scope const named ${name}`);
     }
@@ -82,8 +87,12 @@ export class PipelineCache {
 }
 
 /** Rewrites `const NAME: T = ...;` at module scope to the given values. */
-export function specialise(code: string, rewrites: [string, number | boolean][]): string {
+export function specialise(code: string, rewrites: [string, number | boolean | string][]): string {
   for (const [name, value] of rewrites) {
+    if (typeof value === 'string') {
+      code = code.replace(new RegExp(`^alias\\s+${name}\\s*=[^;]*;`, 'm'), `alias ${name} = ${value};`);
+      continue;
+    }
     code = code.replace(new RegExp(`^const\\s+${name}\\s*:\\s*(\\w+)\\s*=[^;]*;`, 'm'), (_m, type: string) => {
       const literal = type === 'bool' ? String(Boolean(value)) : type === 'u32' ? `${value}u` : type === 'i32' ? `${value}i` : `${Number(value)}`;
       return `const ${name}: ${type} = ${literal};`;

@@ -21,16 +21,36 @@ function output(gpu: Gpu, like: Tensor, op: string, out?: Tensor): Tensor {
 }
 
 /** Records one elementwise dispatch over `n` items (256 per workgroup). */
-function record(gpu: Gpu, op: string, entry: string, p: Params, inputs: Tensor[], outputs: Tensor[], n: number): void {
-  const label = `${op} ${inputs.map((t) => t.describe()).join(' ')}`;
-  gpu.dispatch({ kernel: 'elementwise', entry, params: p, inputs, outputs, workgroups: grid1d(n, 256, gpu), label });
+/**
+ * Records one elementwise dispatch over n f32 elements (the kernel's element
+ * type E is vec4<f32> when n is a multiple of 4, so each invocation does 4).
+ * `p` builds the params from the element count in units of E.
+ */
+function record(gpu: Gpu, op: string, entry: string, p: (n: number) => Params, inputs: Tensor[], outputs: Tensor[], n: number): void {
+  const width = n % 4 === 0 ? 4 : 1;
+  const label = `${op} ${inputs.map((t) => t.describe()).join(' ')}${width === 4 ? ' (vec4)' : ''}`;
+  gpu.dispatch({
+    kernel: 'elementwise', entry, constants: { E: width === 4 ? 'vec4<f32>' : 'f32' },
+    params: p(n / width), inputs, outputs, workgroups: grid1d(n / width, 256, gpu), label,
+  });
+}
+
+/** The bias ops over [rows, cols]: vec4 along the row when cols is a multiple of 4. */
+function recordBias(gpu: Gpu, op: string, entry: string, rows: number, cols: number, inputs: Tensor[], outputs: Tensor[], perColumn: boolean): void {
+  const width = cols % 4 === 0 ? 4 : 1;
+  const c = cols / width;
+  const label = `${op} ${inputs.map((t) => t.describe()).join(' ')}${width === 4 ? ' (vec4)' : ''}`;
+  gpu.dispatch({
+    kernel: 'elementwise', entry, constants: { E: width === 4 ? 'vec4<f32>' : 'f32' },
+    params: params().u32(rows, c), inputs, outputs, workgroups: grid1d(perColumn ? c : rows * c, 256, gpu), label,
+  });
 }
 
 /** y = alpha * a + beta * b. */
 export function axpby(gpu: Gpu, alpha: number, a: Tensor, beta: number, b: Tensor, out?: Tensor): Tensor {
   sameShape('axpby', a, b);
   const y = output(gpu, a, 'axpby', out);
-  record(gpu, 'axpby', 'axpby', params().u32(a.size).f32(alpha, beta), [a, b], [y], a.size);
+  record(gpu, 'axpby', 'axpby', (n) => params().u32(n).f32(alpha, beta), [a, b], [y], a.size);
   return y;
 }
 
@@ -43,7 +63,7 @@ export function add(gpu: Gpu, a: Tensor, b: Tensor, out?: Tensor): Tensor {
 export function scale(gpu: Gpu, s: number, x: Tensor, out?: Tensor): Tensor {
   sameShape('scale', x);
   const y = output(gpu, x, 'scale', out);
-  record(gpu, 'scale', 'scale', params().u32(x.size).f32(s), [x], [y], x.size);
+  record(gpu, 'scale', 'scale', (n) => params().u32(n).f32(s), [x], [y], x.size);
   return y;
 }
 
@@ -54,7 +74,7 @@ export function scale(gpu: Gpu, s: number, x: Tensor, out?: Tensor): Tensor {
 export function accumulate(gpu: Gpu, y: Tensor, x: Tensor, s = 1): Tensor {
   sameShape('accumulate', y, x);
   check(y.buffer !== x.buffer, 'accumulate', () => `y ${y.describe()} and x ${x.describe()} must be different buffers`);
-  record(gpu, 'accumulate', 'accumulate', params().u32(x.size).f32(s), [x], [y], x.size);
+  record(gpu, 'accumulate', 'accumulate', (n) => params().u32(n).f32(s), [x], [y], x.size);
   return y;
 }
 
@@ -62,7 +82,7 @@ export function accumulate(gpu: Gpu, y: Tensor, x: Tensor, s = 1): Tensor {
 export function mul(gpu: Gpu, a: Tensor, b: Tensor, out?: Tensor): Tensor {
   sameShape('mul', a, b);
   const y = output(gpu, a, 'mul', out);
-  record(gpu, 'mul', 'mul', params().u32(a.size).f32(1, 1), [a, b], [y], a.size);
+  record(gpu, 'mul', 'mul', (n) => params().u32(n).f32(1, 1), [a, b], [y], a.size);
   return y;
 }
 
@@ -71,7 +91,7 @@ export function mulBackward(gpu: Gpu, a: Tensor, b: Tensor, dy: Tensor): { da: T
   sameShape('mulBackward', a, b, dy);
   const da = gpu.empty(a.shape, 'f32', 'mul.da');
   const db = gpu.empty(a.shape, 'f32', 'mul.db');
-  record(gpu, 'mulBackward', 'mul_backward', params().u32(a.size).f32(1, 1), [a, b, dy], [da, db], a.size);
+  record(gpu, 'mulBackward', 'mul_backward', (n) => params().u32(n).f32(1, 1), [a, b, dy], [da, db], a.size);
   return { da, db };
 }
 
@@ -79,7 +99,7 @@ export function mulBackward(gpu: Gpu, a: Tensor, b: Tensor, dy: Tensor): { da: T
 export function silu(gpu: Gpu, x: Tensor, out?: Tensor): Tensor {
   sameShape('silu', x);
   const y = output(gpu, x, 'silu', out);
-  record(gpu, 'silu', 'silu', params().u32(x.size).f32(1), [x], [y], x.size);
+  record(gpu, 'silu', 'silu', (n) => params().u32(n).f32(1), [x], [y], x.size);
   return y;
 }
 
@@ -87,7 +107,7 @@ export function silu(gpu: Gpu, x: Tensor, out?: Tensor): Tensor {
 export function siluBackward(gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor): Tensor {
   sameShape('siluBackward', x, dy);
   const dx = output(gpu, x, 'silu.dx', out);
-  record(gpu, 'siluBackward', 'silu_backward', params().u32(x.size).f32(1, 1), [x, dy], [dx], x.size);
+  record(gpu, 'siluBackward', 'silu_backward', (n) => params().u32(n).f32(1, 1), [x, dy], [dx], x.size);
   return dx;
 }
 
@@ -95,7 +115,7 @@ export function siluBackward(gpu: Gpu, x: Tensor, dy: Tensor, out?: Tensor): Ten
 export function swiglu(gpu: Gpu, g: Tensor, u: Tensor, out?: Tensor): Tensor {
   sameShape('swiglu', g, u);
   const y = output(gpu, g, 'swiglu', out);
-  record(gpu, 'swiglu', 'swiglu', params().u32(g.size).f32(1, 1), [g, u], [y], g.size);
+  record(gpu, 'swiglu', 'swiglu', (n) => params().u32(n).f32(1, 1), [g, u], [y], g.size);
   return y;
 }
 
@@ -104,7 +124,7 @@ export function swigluBackward(gpu: Gpu, g: Tensor, u: Tensor, dy: Tensor): { dg
   sameShape('swigluBackward', g, u, dy);
   const dg = gpu.empty(g.shape, 'f32', 'swiglu.dg');
   const du = gpu.empty(g.shape, 'f32', 'swiglu.du');
-  record(gpu, 'swigluBackward', 'swiglu_backward', params().u32(g.size).f32(1, 1), [g, u, dy], [dg, du], g.size);
+  record(gpu, 'swigluBackward', 'swiglu_backward', (n) => params().u32(n).f32(1, 1), [g, u, dy], [dg, du], g.size);
   return { dg, du };
 }
 
@@ -120,7 +140,7 @@ function checkBias(op: string, x: Tensor, b: Tensor): { rows: number; cols: numb
 export function biasAdd(gpu: Gpu, x: Tensor, b: Tensor, out?: Tensor): Tensor {
   const { rows, cols } = checkBias('biasAdd', x, b);
   const y = output(gpu, x, 'biasAdd', out);
-  record(gpu, 'biasAdd', 'bias_add', params().u32(rows, cols), [x, b], [y], x.size);
+  recordBias(gpu, 'biasAdd', 'bias_add', rows, cols, [x, b], [y], false);
   return y;
 }
 
@@ -130,6 +150,6 @@ export function biasGrad(gpu: Gpu, dy: Tensor, out?: Tensor): Tensor {
   const cols = dy.shape[dy.shape.length - 1];
   const db = out ?? gpu.empty([cols], 'f32', 'bias.db');
   const { rows } = checkBias('biasGrad', dy, db);
-  record(gpu, 'biasGrad', 'bias_grad', params().u32(rows, cols), [dy], [db], cols);
+  recordBias(gpu, 'biasGrad', 'bias_grad', rows, cols, [dy], [db], true);
   return db;
 }

@@ -124,14 +124,15 @@ export function dropout(gpu: Gpu, x: Tensor, spec: DropoutSpec, out?: Tensor): T
     return y;
   }
   const k = dropoutParams(d);
+  const width = x.size % 4 === 0 ? 4 : 1; // dropout4: 4 elements per invocation through vec4 loads
   gpu.dispatch({
     kernel: 'lora',
-    entry: 'dropout',
-    params: params().u32(x.size, k.key, k.threshold).f32(k.invKeep),
+    entry: width === 4 ? 'dropout4' : 'dropout',
+    params: params().u32(x.size / width, k.key, k.threshold).f32(k.invKeep),
     inputs: [x],
     outputs: [y],
-    workgroups: grid1d(x.size, 256, gpu),
-    label: `dropout p=${d.p} seed=${d.seed} ${x.describe()}`,
+    workgroups: grid1d(x.size / width, 256, gpu),
+    label: `dropout p=${d.p} seed=${d.seed} ${x.describe()}${width === 4 ? ' (vec4)' : ''}`,
   });
   return y;
 }
