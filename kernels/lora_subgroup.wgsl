@@ -12,36 +12,38 @@ enable subgroups;
 
 const ROWS_PER_LANE: u32 = TM / LANES;
 
-// acc += A(rows m0..m0+TM, k) B(k, cols) over k < K, with A [M, K] row-major
-// (A1 when first, else A2) and B read by b1_at / b2_at.
-fn accumulate_sg(acc: ptr<function, array<array<f32, TN>, TM>>, first: bool, K: u32,
-                 my_rows: array<u32, ROWS_PER_LANE>, cols: array<u32, TN>) {
-  for (var k = 0u; k < K; k++) {
-    var bk: array<f32, TN>;
-    var ak: array<f32, ROWS_PER_LANE>;
-    if (first) {
-      for (var j = 0u; j < TN; j++) { bk[j] = b1_at(k, cols[j]); }
-      for (var s = 0u; s < ROWS_PER_LANE; s++) { ak[s] = A1[my_rows[s] * K + k]; }
-    } else {
-      for (var j = 0u; j < TN; j++) { bk[j] = b2_at(k, cols[j]); }
-      for (var s = 0u; s < ROWS_PER_LANE; s++) { ak[s] = A2[my_rows[s] * K + k]; }
-    }
-    for (var i = 0u; i < TM; i++) {
-      let a = subgroupShuffle(ak[i / LANES], i % LANES);
-      for (var j = 0u; j < TN; j++) { (*acc)[i][j] = fma(a, bk[j], (*acc)[i][j]); }
-    }
-  }
-}
-
+// The accumulators of the block at row m0, this lane's first column n0: the
+// K2 part (A2 B2, masked when DROPOUT), then the K1 part (A1 B1). The two
+// loops differ only in their operands (WGSL has no pointers to storage
+// arrays as parameters, and a helper taking the accumulators by pointer kept
+// them out of registers).
 fn block_sg(m0: u32, n0: u32, lane: u32) -> array<array<f32, TN>, TM> {
   var my_rows: array<u32, ROWS_PER_LANE>;
   for (var s = 0u; s < ROWS_PER_LANE; s++) { my_rows[s] = min(m0 + s * LANES + lane, p.M - 1u); }
   var cols: array<u32, TN>;
   for (var j = 0u; j < TN; j++) { cols[j] = min(n0 + j * LANES, p.N - 1u); }
   var acc: array<array<f32, TN>, TM>;
-  accumulate_sg(&acc, false, p.K2, my_rows, cols);
+  for (var k = 0u; k < p.K2; k++) {
+    var bk: array<f32, TN>;
+    for (var j = 0u; j < TN; j++) { bk[j] = b2_at(k, cols[j]); }
+    var ak: array<f32, ROWS_PER_LANE>;
+    for (var s = 0u; s < ROWS_PER_LANE; s++) { ak[s] = A2[my_rows[s] * p.K2 + k]; }
+    for (var i = 0u; i < TM; i++) {
+      let a = subgroupShuffle(ak[i / LANES], i % LANES);
+      for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a, bk[j], acc[i][j]); }
+    }
+  }
   if (DROPOUT) { apply_mask(&acc, m0, n0); }
-  accumulate_sg(&acc, true, p.K1, my_rows, cols);
+  for (var k = 0u; k < p.K1; k++) {
+    var bk: array<f32, TN>;
+    for (var j = 0u; j < TN; j++) { bk[j] = b1_at(k, cols[j]); }
+    var ak: array<f32, ROWS_PER_LANE>;
+    for (var s = 0u; s < ROWS_PER_LANE; s++) { ak[s] = A1[my_rows[s] * p.K1 + k]; }
+    for (var i = 0u; i < TM; i++) {
+      let a = subgroupShuffle(ak[i / LANES], i % LANES);
+      for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a, bk[j], acc[i][j]); }
+    }
+  }
   return acc;
 }
 
