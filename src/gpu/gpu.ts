@@ -80,6 +80,12 @@ export class Gpu {
 
   #profile: { querySet: GPUQuerySet; names: string[]; capacity: number } | null = null;
 
+  /**
+   * Overrides of per-adapter kernel choices, for tests that check every
+   * layout on one machine (rowWorkgroup: see rowWorkgroupSize).
+   */
+  readonly tuning: { rowWorkgroup?: number } = {};
+
   /** Dispatches recorded since creation (for the benchmark's per-step counts). */
   dispatchCount = 0;
   submitCount = 0;
@@ -482,6 +488,17 @@ function toTyped(data: ArrayLike<number>, dtype: DType): Float32Array | Int32Arr
   if (dtype === 'f32') return data instanceof Float32Array ? data : Float32Array.from(data);
   if (dtype === 'i32') return data instanceof Int32Array ? data : Int32Array.from(data);
   return data instanceof Uint32Array ? data : Uint32Array.from(data);
+}
+
+/**
+ * Workgroup size of the row-reduction kernels (one workgroup per row, a tree
+ * merge in workgroup memory; their WG const): 256 on GPUs, 8 on CPU adapters.
+ * There a workgroup of 8 is one SIMD vector, while 256 makes 32 vectors that
+ * switch coroutines at each of the tree's barriers: softmax over
+ * [9216, 1024] on lavapipe took 125 ms with 256 and 42 ms with 8.
+ */
+export function rowWorkgroupSize(gpu: Gpu): number {
+  return gpu.tuning.rowWorkgroup ?? (gpu.isCpuAdapter ? 8 : 256);
 }
 
 /**

@@ -18,7 +18,7 @@
 // full-width term is re-normalised too (its norm is ~1, so the value is the
 // same) and its gradient is then the tangential part of the plain one; after
 // the caller's l2norm backward of the full embedding the two agree.
-import { grid1d, type Gpu } from '../gpu/gpu.ts';
+import { grid1d, rowWorkgroupSize, type Gpu } from '../gpu/gpu.ts';
 import { check, fmtShape } from '../gpu/errors.ts';
 import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -153,7 +153,7 @@ export function contrastiveLoss(gpu: Gpu, a: Tensor, c: Tensor, opts: Contrastiv
   const loss = out.loss ?? gpu.empty([1], 'f32', 'contrastive.loss');
   const p = conParams(B, M, symmetric, labels !== null, 1, temperature);
   const label = `${op} anchors ${a.describe()} candidates ${c.describe()} t=${temperature}${symmetric ? ' symmetric' : ''}${labels ? ' masked' : ''}`;
-  gpu.dispatch({ kernel: 'contrastive', entry: 'con_lse', params: p, inputs: [logits, labels ?? logits], outputs: [losses, lse],
+  gpu.dispatch({ kernel: 'contrastive', entry: 'con_lse', constants: { WG: rowWorkgroupSize(gpu) }, params: p, inputs: [logits, labels ?? logits], outputs: [losses, lse],
     workgroups: grid1d(dirs * B, 1, gpu), label });
   gpu.dispatch({ kernel: 'contrastive', entry: 'con_reduce', params: p, inputs: [losses], outputs: [loss],
     workgroups: [1], label: `${label} (mean)` });

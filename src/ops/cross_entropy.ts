@@ -2,7 +2,7 @@
 // dimension of logits [..., V] with a fused log-softmax and an ignore index.
 // The forward records two dispatches (per-row losses and lse, then a one-
 // workgroup reduction to the mean or sum); the backward records one.
-import { grid1d, type Gpu } from '../gpu/gpu.ts';
+import { grid1d, rowWorkgroupSize, type Gpu } from '../gpu/gpu.ts';
 import { check, fmtShape } from '../gpu/errors.ts';
 import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -110,7 +110,7 @@ export function crossEntropy(
   const count = out.count ?? gpu.empty([1], 'f32', 'ce.count');
   const p = params().u32(rows, vocab).i32(ignoreIndex).f32(NaN).u32(reduction === 'sum' ? 0 : 1).f32(1);
   const label = `${op} logits ${logits.describe()} targets ${t.describe()}`;
-  gpu.dispatch({ kernel: 'cross_entropy', entry: 'ce_forward', params: p, inputs: [logits, t], outputs: [losses, lse],
+  gpu.dispatch({ kernel: 'cross_entropy', entry: 'ce_forward', constants: { WG: rowWorkgroupSize(gpu) }, params: p, inputs: [logits, t], outputs: [losses, lse],
     workgroups: grid1d(rows, 1, gpu), label });
   gpu.dispatch({ kernel: 'cross_entropy', entry: 'ce_reduce', params: p, inputs: [losses, t], outputs: [loss, count],
     workgroups: [1], label: `${label} (${reduction})` });
@@ -141,6 +141,7 @@ export function crossEntropyBackward(
   gpu.dispatch({
     kernel: 'cross_entropy',
     entry: 'ce_backward',
+    constants: { WG: rowWorkgroupSize(gpu) },
     params: params().u32(rows, vocab).i32(ignoreIndex).f32(NaN).u32(reduction === 'sum' ? 0 : 1).f32(grad),
     inputs: [logits, saved.targets, saved.lse, saved.count],
     outputs: [dx],

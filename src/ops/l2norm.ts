@@ -2,7 +2,7 @@
 // last dim of x [..., D], like torch.nn.functional.normalize(x, dim=-1).
 // Each records one dispatch and returns new tensors (or writes the given
 // ones); nothing is submitted.
-import { grid1d, type Gpu } from '../gpu/gpu.ts';
+import { grid1d, rowWorkgroupSize, type Gpu } from '../gpu/gpu.ts';
 import { check, fmtShape } from '../gpu/errors.ts';
 import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -40,7 +40,7 @@ export function l2norm(gpu: Gpu, x: Tensor, eps = L2NORM_EPS, out: { y?: Tensor;
   const y = out.y ?? gpu.empty(x.shape, 'f32', 'l2norm.y');
   const norm = out.norm ?? gpu.empty(rowShape, 'f32', 'l2norm.norm');
   gpu.dispatch({
-    kernel: 'l2norm', entry: 'l2norm_forward', params: params().u32(rows, cols).f32(eps),
+    kernel: 'l2norm', entry: 'l2norm_forward', constants: { WG: rowWorkgroupSize(gpu) }, params: params().u32(rows, cols).f32(eps),
     inputs: [x], outputs: [y, norm], workgroups: grid1d(rows, 1, gpu), label: `${op} ${x.describe()}`,
   });
   return { y, norm };
@@ -59,7 +59,7 @@ export function l2normBackward(gpu: Gpu, y: Tensor, norm: Tensor, dy: Tensor, ep
   if (out) checkTensor(op, 'dx', out, y.shape);
   const dx = out ?? gpu.empty(y.shape, 'f32', 'l2norm.dx');
   gpu.dispatch({
-    kernel: 'l2norm', entry: 'l2norm_backward', params: params().u32(rows, cols).f32(eps),
+    kernel: 'l2norm', entry: 'l2norm_backward', constants: { WG: rowWorkgroupSize(gpu) }, params: params().u32(rows, cols).f32(eps),
     inputs: [y, norm, dy], outputs: [dx], workgroups: grid1d(rows, 1, gpu),
     label: `${op} ${y.describe()} ${norm.describe()} ${dy.describe()}`,
   });

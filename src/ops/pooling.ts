@@ -3,7 +3,7 @@
 // non-zero), for left, right or arbitrary padding. Each records its
 // dispatches and returns new tensors (or writes the given ones); nothing is
 // submitted.
-import { grid1d, type Gpu } from '../gpu/gpu.ts';
+import { grid1d, rowWorkgroupSize, type Gpu } from '../gpu/gpu.ts';
 import { check, fmtShape } from '../gpu/errors.ts';
 import { params } from '../gpu/params.ts';
 import type { DType, Tensor } from '../gpu/tensor.ts';
@@ -42,7 +42,7 @@ export function lastTokenPool(
   const pooled = out.out ?? gpu.empty([B, C], 'f32', 'lastTokenPool.out');
   const index = (out.index as Tensor<'i32'> | undefined) ?? gpu.empty([B], 'i32', 'lastTokenPool.index');
   gpu.dispatch({
-    kernel: 'pooling', entry: 'last_token_forward', params: params().u32(B, T, C),
+    kernel: 'pooling', entry: 'last_token_forward', constants: { WG: rowWorkgroupSize(gpu) }, params: params().u32(B, T, C),
     inputs: [mask, h], outputs: [pooled, index], workgroups: grid1d(B, 1, gpu),
     label: `${op} ${h.describe()} ${mask.describe()}`,
   });

@@ -1,7 +1,7 @@
 // Typed wrappers for kernels/softmax.wgsl: softmax over the last dimension with
 // an optional additive (broadcast) mask, and its backward. Each records one
 // dispatch (one workgroup per row) and returns a new tensor or writes `out`.
-import { grid1d, type Gpu } from '../gpu/gpu.ts';
+import { grid1d, rowWorkgroupSize, type Gpu } from '../gpu/gpu.ts';
 import { check, fmtShape } from '../gpu/errors.ts';
 import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -50,6 +50,7 @@ export function softmax(gpu: Gpu, x: Tensor, opts: SoftmaxOptions = {}): Tensor<
   gpu.dispatch({
     kernel: 'softmax',
     entry: mask ? 'softmax_masked' : 'softmax',
+    constants: { WG: rowWorkgroupSize(gpu) },
     params: params().u32(rows, cols, Math.max(1, maskRows)),
     inputs: mask ? [x, mask] : [x],
     outputs: [y],
@@ -69,6 +70,7 @@ export function softmaxBackward(gpu: Gpu, y: Tensor, dy: Tensor, out?: Tensor<'f
   gpu.dispatch({
     kernel: 'softmax',
     entry: 'softmax_backward',
+    constants: { WG: rowWorkgroupSize(gpu) },
     params: params().u32(rows, cols, 1),
     inputs: [y, dy],
     outputs: [dx],
