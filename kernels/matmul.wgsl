@@ -40,6 +40,16 @@
 //            TRANS_B) is read as one vec4 instead of 4 scalars. Needs K, lda,
 //            ldb and the batch strides to be multiples of 4.
 
+//
+// Split-K (regblock, regblock4 and regblock_sg): when C has too few tiles to
+// keep the device busy and K is long (the LoRA gradients dA = du^T x
+// [r, in] and dB = dy^T su [out, r] sum over every token), the k range is cut
+// into S chunks: workgroup z = split * batch + b writes the partial product
+// of its chunk into P [S * batch, M, N], and matmul_reduce_splits forms
+//   C[b] = alpha * (P[b] + P[batch + b] + ... + P[(S-1) * batch + b]) + beta * C[b]
+// summing the splits in order, so the result is the same every run.
+// Grid of the reduce: 1-D over batch * M * N in workgroups of 256.
+
 // #include "lib/matmul_common.wgsl"
 
 // ------------------------------------------------------------------ naive
@@ -61,7 +71,8 @@ fn naive(@builtin(global_invocation_id) g: vec3u) {
 // --------------------------------------------------------------- regblock
 @compute @workgroup_size(LANES)
 fn regblock(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let b = wid.z;
+  let sl = slice(wid.z);
+  let b = sl.b;
   let m0 = wid.y * TM;
   let n0 = wid.x * LANES * TN + lane;
   let baseA = b * p.strideA;
@@ -74,7 +85,7 @@ fn regblock(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) 
   for (var j = 0u; j < TN; j++) { cols[j] = min(n0 + j * LANES, p.N - 1u); }
 
   var acc: array<array<f32, TN>, TM>;
-  for (var k = 0u; k < p.K; k++) {
+  for (var k = sl.k0; k < sl.k1; k++) {
     var bk: array<f32, TN>;
     for (var j = 0u; j < TN; j++) { bk[j] = b_at(baseB, k, cols[j]); }
     for (var i = 0u; i < TM; i++) {
@@ -88,7 +99,7 @@ fn regblock(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) 
     if (m >= p.M) { break; }
     for (var j = 0u; j < TN; j++) {
       let n = n0 + j * LANES;
-      if (n < p.N) { store(b, m, n, acc[i][j]); }
+      if (n < p.N) { store(sl.out, m, n, acc[i][j]); }
     }
   }
 }
@@ -117,7 +128,8 @@ fn b4_at(base: u32, k: u32, n: u32) -> vec4<f32> {
 
 @compute @workgroup_size(LANES)
 fn regblock4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let b = wid.z;
+  let sl = slice(wid.z);
+  let b = sl.b;
   let m0 = wid.y * TM;
   let n0 = wid.x * LANES * TN + lane;
   let baseA = b * p.strideA;
@@ -129,7 +141,7 @@ fn regblock4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
   for (var j = 0u; j < TN; j++) { cols[j] = min(n0 + j * LANES, p.N - 1u); }
 
   var acc: array<array<f32, TN>, TM>;
-  for (var k = 0u; k < p.K; k += 4u) {
+  for (var k = sl.k0; k < sl.k1; k += 4u) {
     var bk: array<vec4<f32>, TN>;
     for (var j = 0u; j < TN; j++) { bk[j] = b4_at(baseB, k, cols[j]); }
     for (var i = 0u; i < TM; i++) {
@@ -149,7 +161,31 @@ fn regblock4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
     if (m >= p.M) { break; }
     for (var j = 0u; j < TN; j++) {
       let n = n0 + j * LANES;
-      if (n < p.N) { store(b, m, n, acc[i][j]); }
+      if (n < p.N) { store(sl.out, m, n, acc[i][j]); }
     }
+  }
+}
+
+// ------------------------------------------------------ split-K reduction
+struct ReduceParams { M: u32, N: u32, batch: u32, splits: u32, ldc: u32, strideC: u32, alpha: f32, beta: f32 }
+@group(0) @binding(0) var<uniform> rp: ReduceParams;
+@group(0) @binding(1) var<storage, read> partials: array<f32>;
+@group(0) @binding(2) var<storage, read_write> reduced: array<f32>;
+
+@compute @workgroup_size(256)
+fn matmul_reduce_splits(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let mn = rp.M * rp.N;
+  if (i >= rp.batch * mn) { return; }
+  let b = i / mn;
+  let m = (i % mn) / rp.N;
+  let n = i % rp.N;
+  var acc = 0.0;
+  for (var s = 0u; s < rp.splits; s++) { acc += partials[(s * rp.batch) * mn + i]; }
+  let c = b * rp.strideC + m * rp.ldc + n;
+  if (rp.beta == 0.0) {
+    reduced[c] = rp.alpha * acc;
+  } else {
+    reduced[c] = fma(rp.alpha, acc, rp.beta * reduced[c]);
   }
 }

@@ -27,7 +27,8 @@ const ROWS_PER_LANE: u32 = TM / LANES;
 
 @compute @workgroup_size(LANES)
 fn regblock_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
-  let b = wid.z;
+  let sl = slice(wid.z);
+  let b = sl.b;
   let m0 = wid.y * TM;
   let n0 = wid.x * LANES * TN + lane;
   let baseA = b * p.strideA;
@@ -40,7 +41,7 @@ fn regblock_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
   for (var j = 0u; j < TN; j++) { cols[j] = min(n0 + j * LANES, p.N - 1u); }
 
   var acc: array<array<f32, TN>, TM>;
-  for (var k = 0u; k < p.K; k++) {
+  for (var k = sl.k0; k < sl.k1; k++) {
     var bk: array<f32, TN>;
     for (var j = 0u; j < TN; j++) { bk[j] = b_at(baseB, k, cols[j]); }
     var ak: array<f32, ROWS_PER_LANE>;
@@ -57,7 +58,7 @@ fn regblock_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
     if (m >= p.M) { break; }
     for (var j = 0u; j < TN; j++) {
       let n = n0 + j * LANES;
-      if (n < p.N) { store(b, m, n, acc[i][j]); }
+      if (n < p.N) { store(sl.out, m, n, acc[i][j]); }
     }
   }
 }

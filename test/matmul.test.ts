@@ -44,10 +44,13 @@ describe('matmul vs float64 reference', () => {
           for (const version of VERSIONS) {
             if (!runs(g, version)) continue;
             if (version === 'regblock4' && (K % 4 !== 0 || (transA ? M : K) % 4 !== 0 || (transB ? K : N) % 4 !== 0 || (b.length % 4) !== 0 || (a.length % 4) !== 0)) continue;
-            const out = beta === 0 ? poisoned(g, [batch, M, N]) : g.tensor(c0, [batch, M, N]);
-            matmul(g, ta, tb, { transA, transB, alpha, beta, out, version });
-            expectClose(`${version} M${M} N${N} K${K} b${batch} tA${transA} tB${transB}`, await out.read(), want.c, TOL, want.magnitude);
-            out.release();
+            // Split-K (forced into 3 chunks, the last shorter or empty) for the register-blocked versions.
+            for (const splits of version === 'naive' ? [1] : [1, 3]) {
+              const out = beta === 0 ? poisoned(g, [batch, M, N]) : g.tensor(c0, [batch, M, N]);
+              matmul(g, ta, tb, { transA, transB, alpha, beta, out, version, splits });
+              expectClose(`${version} splits ${splits} M${M} N${N} K${K} b${batch} tA${transA} tB${transB}`, await out.read(), want.c, TOL, want.magnitude);
+              out.release();
+            }
           }
           ta.release();
           tb.release();
@@ -88,6 +91,12 @@ describe('matmul vs float64 reference', () => {
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg');
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: null }).version).toBe('regblock');
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: false, subgroupSize: 32 }).version).toBe('regblock4');
+    // Skinny with a long K (a LoRA gradient dA = du^T x: [8, 128] over 4096 tokens): split-K.
+    const skinny = { ...L, M: 8, N: 128, K: 4096, lda: 8, ldb: 128, ldc: 128 };
+    const cpuPlan = planMatmul(skinny, { a: 8 * 4096, b: 4096 * 128 }, { cpu: true, subgroupSize: 8 });
+    expect(cpuPlan).toMatchObject({ splits: 4, kChunk: 1024 });
+    expect(planMatmul(skinny, { a: 8 * 4096, b: 4096 * 128 }, { cpu: false, subgroupSize: 32 }).splits).toBe(16);
+    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }).splits).toBe(1);
   });
 
   it('strided layout: a column block of a wider matrix (leading dims larger than the shape)', async () => {

@@ -8,6 +8,21 @@ struct Params {
   lda: u32, ldb: u32, ldc: u32,
   strideA: u32, strideB: u32, strideC: u32,
   alpha: f32, beta: f32,
+  batch: u32,
+  // Split-K: workgroup z = split * batch + b sums k in [split * k_chunk,
+  // min(K, (split + 1) * k_chunk)) and stores its partial as output matrix z
+  // (alpha 1, beta 0, into a [splits * batch, M, N] buffer that
+  // matmul_reduce_splits sums). Without split-K, k_chunk = K and z = b.
+  k_chunk: u32,
+}
+
+// The batch item, k range and output matrix of workgroup z.
+struct Slice { b: u32, k0: u32, k1: u32, out: u32 }
+
+fn slice(z: u32) -> Slice {
+  let split = z / p.batch;
+  let k0 = split * p.k_chunk;
+  return Slice(z % p.batch, k0, min(p.K, k0 + p.k_chunk), z);
 }
 
 const TRANS_A: bool = false;

@@ -6,7 +6,7 @@
 // one side is a plain matrix shared by the whole batch. The gradient of
 // C = A B is dA = dC B^T and dB = A^T dC: the same op with transposes (see
 // matmulBackward), accumulating into existing gradients with beta = 1.
-import type { Gpu } from '../gpu/gpu.ts';
+import { grid1d, type Gpu } from '../gpu/gpu.ts';
 import { check, fmtShape } from '../gpu/errors.ts';
 import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -26,6 +26,8 @@ export interface MatmulOptions {
   version?: MatmulVersion;
   /** Force the register tile of regblock / regblock4. */
   tile?: { TM: number; TN: number };
+  /** Force the number of split-K chunks (1 = no split; not for naive). */
+  splits?: number;
 }
 
 /** Low-level strided form: every layout number given explicitly (the reference's layout). */
@@ -36,6 +38,9 @@ export interface MatmulPlan {
   TM: number;
   TN: number;
   LANES: number;
+  /** Split-K chunks (1: none) and the k length of each. */
+  splits: number;
+  kChunk: number;
 }
 
 const nextPow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
@@ -66,12 +71,32 @@ export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number }, de
     return version === 'regblock_sg' ? Math.max(LANES, TM) : TM;
   };
   const TN = force?.tile?.TN ?? Math.min(8, nextPow2(Math.ceil(L.N / LANES)));
-  const plan = (version: MatmulVersion): MatmulPlan => ({ version, TM: tm(version), TN, LANES });
+  const plan = (version: MatmulVersion): MatmulPlan => {
+    const TM = tm(version);
+    const tiles = Math.ceil(L.N / (LANES * TN)) * Math.ceil(L.M / TM) * L.batch;
+    const splits = version === 'naive' ? 1 : force?.splits ?? splitK(tiles, L.K, dev.cpu);
+    // Chunks are a multiple of 4 (regblock4 steps k by 4); the last may be shorter.
+    const kChunk = splits > 1 ? 4 * Math.ceil(L.K / splits / 4) : L.K;
+    return { version, TM, TN, LANES, splits: splits > 1 ? Math.ceil(L.K / kChunk) : 1, kChunk };
+  };
   if (force?.version) return plan(force.version);
   if (L.M * L.N * L.K <= 16 * 16 * 16) return plan('naive');
   if (dev.cpu) return plan(dev.subgroupSize === LANES ? 'regblock_sg' : 'regblock');
   const vec4 = [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
   return plan(vec4 ? 'regblock4' : 'regblock');
+}
+
+/**
+ * Split-K chunks for a product with `tiles` register tiles and inner length
+ * K: enough to give the device MIN_GROUPS workgroups (a CPU adapter runs a few
+ * per core; a GPU needs many per multiprocessor), each chunk at least
+ * MIN_CHUNK long so the extra pass over the partials stays small.
+ */
+function splitK(tiles: number, K: number, cpu: boolean): number {
+  const MIN_GROUPS = cpu ? 8 : 256;
+  const MIN_CHUNK = 256;
+  if (tiles >= MIN_GROUPS || K < 2 * MIN_CHUNK) return 1;
+  return Math.min(Math.ceil(MIN_GROUPS / tiles), Math.floor(K / MIN_CHUNK), 64);
 }
 
 export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
@@ -134,23 +159,41 @@ export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: Matm
     check(gpu.subgroupSize === plan.LANES && plan.TM % plan.LANES === 0, op,
       () => `regblock_sg needs a fixed subgroup size of ${plan.LANES} (this device: ${gpu.subgroupSize ?? 'none or variable'}) and TM a multiple of it (TM ${plan.TM})`);
   }
-  const label = `matmul ${plan.version} A ${a.describe()}${L.transA ? '^T' : ''} B ${b.describe()}${L.transB ? '^T' : ''} C ${c.describe()} (${layout()})`;
+  check(Number.isInteger(plan.splits) && plan.splits >= 1 && (plan.splits === 1 || plan.version !== 'naive'), op,
+    () => `split-K needs a positive integer count and a regblock version (got ${plan.splits} for ${plan.version})`);
+  const split = plan.splits > 1;
+  const label = `matmul ${plan.version}${split ? ` split-K ${plan.splits}` : ''} A ${a.describe()}${L.transA ? '^T' : ''} B ${b.describe()}${L.transB ? '^T' : ''} C ${c.describe()} (${layout()})`;
   const workgroups: [number, number, number] =
     plan.version === 'naive'
       ? [Math.ceil(N / 8), Math.ceil(M / 8), batch]
-      : [Math.ceil(N / (plan.LANES * plan.TN)), Math.ceil(M / plan.TM), batch];
+      : [Math.ceil(N / (plan.LANES * plan.TN)), Math.ceil(M / plan.TM), batch * plan.splits];
   const constants: Record<string, number | boolean> = { TRANS_A: L.transA, TRANS_B: L.transB };
   if (plan.version !== 'naive') Object.assign(constants, { TM: plan.TM, TN: plan.TN, LANES: plan.LANES });
+  // With split-K the tiles write raw partial sums into P [splits * batch, M, N].
+  const partials = split ? gpu.empty([plan.splits * batch, M, N], 'f32', 'matmul.splitK') : null;
+  const [ldc, strideC, alpha, beta] = partials ? [N, M * N, 1, 0] : [L.ldc, L.strideC, L.alpha, L.beta];
   gpu.dispatch({
     kernel: plan.version === 'regblock_sg' ? 'matmul_subgroup' : 'matmul',
     entry: plan.version,
     constants,
-    params: params().u32(M, N, K, L.lda, L.ldb, L.ldc, L.strideA, L.strideB, L.strideC).f32(L.alpha, L.beta),
+    params: params().u32(M, N, K, L.lda, L.ldb, ldc, L.strideA, L.strideB, strideC).f32(alpha, beta).u32(batch, plan.kChunk),
     inputs: [a, b],
-    outputs: [c],
+    outputs: [partials ?? c],
     workgroups: K === 0 && L.beta === 1 ? [0] : workgroups,
     label,
   });
+  if (partials) {
+    gpu.dispatch({
+      kernel: 'matmul',
+      entry: 'matmul_reduce_splits',
+      params: params().u32(M, N, batch, plan.splits, L.ldc, L.strideC).f32(L.alpha, L.beta),
+      inputs: [partials],
+      outputs: [c],
+      workgroups: grid1d(batch * M * N, 256, gpu),
+      label: `${label}: sum of the ${plan.splits} partials`,
+    });
+    partials.release(); // the pool reuses it only after the work recorded so far
+  }
 }
 
 /**
