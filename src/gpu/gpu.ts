@@ -78,7 +78,7 @@ export class Gpu {
   #release: () => void;
   #destroyed = false;
 
-  #profile: { querySet: GPUQuerySet; names: string[]; capacity: number } | null = null;
+  #profile: { querySet: GPUQuerySet; names: string[]; labels: string[]; capacity: number } | null = null;
 
   /**
    * Overrides of per-adapter kernel choices, for tests that check every
@@ -259,6 +259,7 @@ export class Gpu {
         timestampWrites: { querySet: profile.querySet, beginningOfPassWriteIndex: at, endOfPassWriteIndex: at + 1 },
       });
       profile.names.push(`${d.kernel}.${d.entry ?? 'main'}`);
+      profile.labels.push(d.label);
     }
     const pass = this.#passNow();
     pass.setPipeline(pipeline);
@@ -373,11 +374,14 @@ export class Gpu {
     if (this.#profile) throw new OpInputError('profileBegin: a profile is already running');
     if (!(capacity >= 1 && capacity <= 2048)) throw new OpInputError(`profileBegin: capacity ${capacity} must be 1..2048 (a query set holds at most 4096 timestamps)`);
     this.flush();
-    this.#profile = { querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }), names: [], capacity };
+    this.#profile = { querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * capacity }), names: [], labels: [], capacity };
   }
 
-  /** Ends the profile: GPU milliseconds and dispatch count per kernel entry point, slowest first. */
-  async profileEnd(): Promise<{ name: string; ms: number; count: number }[]> {
+  /**
+   * Ends the profile: GPU milliseconds and dispatch count per kernel entry
+   * point (or per dispatch label, which names the shapes), slowest first.
+   */
+  async profileEnd(by: 'entry' | 'label' = 'entry'): Promise<{ name: string; ms: number; count: number }[]> {
     const profile = this.#profile;
     if (!profile) throw new OpInputError('profileEnd: no profile is running (call profileBegin first)');
     this.#profile = null;
@@ -397,7 +401,7 @@ export class Gpu {
       const stamps = new BigUint64Array(readBuf.getMappedRange().slice(0));
       readBuf.unmap();
       const byName = new Map<string, { name: string; ms: number; count: number }>();
-      profile.names.forEach((name, i) => {
+      (by === 'entry' ? profile.names : profile.labels).forEach((name, i) => {
         const row = byName.get(name) ?? { name, ms: 0, count: 0 };
         row.ms += Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6;
         row.count++;
