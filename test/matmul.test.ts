@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import * as ref from '../reference/matmul.ts';
 import { matmul, matmulBackward, matmulStrided, planMatmul, type MatmulVersion } from '../src/ops/matmul.ts';
 import { expectClose, poisoned, randomData, useGpu } from './helpers.ts';
+import { f16BitsToNumber, numberToF16Bits } from '../src/io/dtypes.ts';
 
 const gpu = useGpu();
 // A float32 dot product of length K in fixed order has a rounding error of at
@@ -97,6 +98,37 @@ describe('matmul vs float64 reference', () => {
     expect(cpuPlan).toMatchObject({ splits: 4, kChunk: 1024 });
     expect(planMatmul(skinny, { a: 8 * 4096, b: 4096 * 128 }, { cpu: false, subgroupSize: 32 }).splits).toBe(16);
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }).splits).toBe(1);
+  });
+
+  it('f16 storage for B (shader-f16): every version and split-K equals the product with B rounded to half', async () => {
+    const g = await gpu();
+    if (!g.hasFeature('shader-f16')) {
+      expect(() => g.empty([2, 2], 'f16')).toThrow(/f16 tensors need the adapter feature shader-f16/);
+      return;
+    }
+    // Round trip: an odd count (half a 4-byte word at the end), rounding to nearest even, overflow to inf.
+    const values = [1, 1 / 3, -2.5e-8, 65504, 70000, -0, 2049, 3, 7];
+    const t16 = g.tensor(values, [values.length], 'f16');
+    expect(Array.from(await t16.read())).toEqual(values.map((v) => f16BitsToNumber(numberToF16Bits(v))));
+    expect(await g.tensor([0.1, 0.2, 0.3], [3], 'f16').read()).toEqual(Float32Array.from([0.1, 0.2, 0.3], (v) => f16BitsToNumber(numberToF16Bits(v))));
+    for (const transB of [false, true]) {
+      const M = 37, N = 70, K = 45;
+      const a = randomData(M * K, 51), b = randomData(K * N, 52);
+      const bHalf = Float32Array.from(b, (v) => f16BitsToNumber(numberToF16Bits(v)));
+      const ta = g.tensor(a, [M, K]), tb = g.tensor(b, transB ? [N, K] : [K, N], 'f16');
+      const L = { M, N, K, batch: 1, transA: false, transB, lda: K, ldb: transB ? K : N, ldc: N, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0 };
+      const want = ref.matmul(L, a, bHalf, null, M * N);
+      for (const version of ['naive', 'regblock', 'regblock_sg'] as MatmulVersion[]) {
+        if (!runs(g, version)) continue;
+        for (const splits of version === 'naive' ? [1] : [1, 4]) {
+          const out = matmul(g, ta, tb, { transB, version, splits, out: poisoned(g, [M, N]) });
+          expectClose(`f16 B ${version} splits ${splits} transB ${transB}`, await out.read(), want.c, TOL, want.magnitude);
+          out.release();
+        }
+      }
+      expect(() => matmul(g, ta, tb, { transB, version: 'regblock4' })).toThrow(/f16 B: not with regblock4/);
+      expect(() => matmul(g, tb, ta)).toThrow(/A .*f16.* must be f32/);
+    }
   });
 
   it('strided layout: a column block of a wider matrix (leading dims larger than the shape)', async () => {

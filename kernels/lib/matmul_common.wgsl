@@ -43,8 +43,13 @@ fn store(b: u32, m: u32, n: u32, acc: f32) {
   }
 }
 
+// B's storage type: f32, or f16 for half-precision weights (the shader-f16
+// feature; src/gpu/pipelines.ts adds `enable f16;` when the alias names it).
+// Each value converts to f32 as it is loaded, so every sum is f32.
+alias BT = f32;
+
 @group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<BT>;
 
 fn a_at(base: u32, m: u32, k: u32) -> f32 {
   if (TRANS_A) { return A[base + k * p.lda + m]; }
@@ -52,6 +57,6 @@ fn a_at(base: u32, m: u32, k: u32) -> f32 {
 }
 
 fn b_at(base: u32, k: u32, n: u32) -> f32 {
-  if (TRANS_B) { return B[base + n * p.ldb + k]; }
-  return B[base + k * p.ldb + n];
+  if (TRANS_B) { return f32(B[base + n * p.ldb + k]); }
+  return f32(B[base + k * p.ldb + n]);
 }

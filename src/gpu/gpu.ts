@@ -11,6 +11,7 @@ import { acquireDevice, describeAdapter, type AcquireOptions } from './device.ts
 import { DeviceLostError, GpuError, OpInputError, fmtShape } from './errors.ts';
 import { KERNEL_FILES, kernelSource } from './kernel-source.ts';
 import { BufferPool } from './pool.ts';
+import { f16BitsToNumber, numberToF16Bits } from '../io/dtypes.ts';
 import { quietWait } from './quiet-wait.ts';
 import { PipelineCache } from './pipelines.ts';
 import { UniformArenas } from './uniforms.ts';
@@ -142,7 +143,10 @@ export class Gpu {
   empty<D extends DType = 'f32'>(shape: readonly number[], dtype: D = 'f32' as D, label = 'tensor'): Tensor<D> {
     this.#assertUsable();
     checkShape(shape, label);
-    const bytes = numel(shape) * BYTES_PER_ELEMENT[dtype];
+    if (dtype === 'f16' && !this.hasFeature('shader-f16')) {
+      throw new OpInputError(`${label}: f16 tensors need the adapter feature shader-f16, which ${this.adapterName} lacks`);
+    }
+    const bytes = Math.ceil((numel(shape) * BYTES_PER_ELEMENT[dtype]) / 4) * 4;
     const max = this.limits.maxBufferSize;
     if (bytes > max) {
       throw new OpInputError(`${label}: ${dtype}${fmtShape(shape)} needs ${bytes} bytes, over the adapter's maxBufferSize ${max}`);
@@ -172,9 +176,10 @@ export class Gpu {
   fill(t: Tensor, value: number): void {
     if (value === 0 && !Object.is(value, -0)) {
       this.#endPass();
-      this.#encoderNow().clearBuffer(t.buffer, 0, Math.ceil(t.byteLength / 4) * 4);
+      this.#encoderNow().clearBuffer(t.buffer, 0, t.paddedByteLength);
       return;
     }
+    if (t.dtype === 'f16') throw new OpInputError(`fill ${t.describe()}: only 0 can fill an f16 tensor (write() converts other values)`);
     this.dispatch({
       kernel: 'elementwise',
       entry: t.dtype === 'f32' ? 'fill_f32' : 'fill_u32',
@@ -246,7 +251,7 @@ export class Gpu {
     let binding = 0;
     if (hasUniform) entries.push({ binding: binding++, resource: this.#uniforms.place(d.params!.bytes()) });
     for (const t of bound) {
-      entries.push({ binding: binding++, resource: { buffer: t.buffer, offset: 0, size: Math.max(4, t.byteLength) } });
+      entries.push({ binding: binding++, resource: { buffer: t.buffer, offset: 0, size: Math.max(4, t.paddedByteLength) } });
     }
     const bindGroup = this.device.createBindGroup({ layout, entries, label: d.label });
     const profile = this.#profile && this.#profile.names.length < this.#profile.capacity ? this.#profile : null;
@@ -275,6 +280,9 @@ export class Gpu {
     const b = BYTES_PER_ELEMENT[src.dtype];
     if (src.dtype !== dst.dtype || srcOffset + count > src.size || dstOffset + count > dst.size) {
       throw new OpInputError(`copy ${src.describe()} -> ${dst.describe()}: ${count} elements at ${srcOffset} -> ${dstOffset} out of range or dtypes differ`);
+    }
+    if ((srcOffset * b) % 4 || (dstOffset * b) % 4 || (count * b) % 4) {
+      throw new OpInputError(`copy ${src.describe()} -> ${dst.describe()}: offsets and length must be whole 4-byte words (${count} ${src.dtype} at ${srcOffset} -> ${dstOffset})`);
     }
     this.#endPass();
     this.#encoderNow().copyBufferToBuffer(src.buffer, srcOffset * b, dst.buffer, dstOffset * b, count * b);
@@ -310,7 +318,7 @@ export class Gpu {
   async read<D extends DType>(t: Tensor<D>): Promise<TypedArrayOf<D>> {
     this.#assertUsable();
     if (t.released) throw new OpInputError(`read: ${t.describe()} was released`);
-    const bytes = Math.max(4, t.byteLength);
+    const bytes = Math.max(4, t.paddedByteLength);
     const staging = this.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST, label: `read ${t.label}` });
     this.#endPass();
     this.#encoderNow().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
@@ -321,6 +329,7 @@ export class Gpu {
       await this.#checkErrors();
       const copy = staging.getMappedRange().slice(0, t.byteLength);
       staging.unmap();
+      if (t.dtype === 'f16') return Float32Array.from(new Uint16Array(copy), f16BitsToNumber) as TypedArrayOf<D>;
       return (t.dtype === 'f32' ? new Float32Array(copy) : t.dtype === 'i32' ? new Int32Array(copy) : new Uint32Array(copy)) as TypedArrayOf<D>;
     } finally {
       staging.destroy();
@@ -488,8 +497,13 @@ function summarise(labels: string[]): string {
   return `${labels.slice(0, 4).join('; ')}; ... ${labels.length - 8} more ...; ${labels.slice(-4).join('; ')}`;
 }
 
-function toTyped(data: ArrayLike<number>, dtype: DType): Float32Array | Int32Array | Uint32Array {
+function toTyped(data: ArrayLike<number>, dtype: DType): Float32Array | Int32Array | Uint32Array | Uint16Array {
   if (dtype === 'f32') return data instanceof Float32Array ? data : Float32Array.from(data);
+  if (dtype === 'f16') {
+    const bits = new Uint16Array(Math.ceil(data.length / 2) * 2); // whole 4-byte words for writeBuffer
+    for (let i = 0; i < data.length; i++) bits[i] = numberToF16Bits(data[i]);
+    return bits;
+  }
   if (dtype === 'i32') return data instanceof Int32Array ? data : Int32Array.from(data);
   return data instanceof Uint32Array ? data : Uint32Array.from(data);
 }

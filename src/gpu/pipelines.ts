@@ -8,7 +8,8 @@
 // constants; a module-scope `const NAME: T = ...;` is rewritten in the source
 // instead (WGSL sizes function-scope arrays, such as register tiles, only by
 // const); a string value rewrites a module-scope `alias NAME = ...;` (the
-// element type of a kernel, e.g. f32 or vec4<f32>).
+// element type of a kernel, e.g. f32, vec4<f32> or f16, which also enables
+// the f16 extension).
 
 /** The bindings of a dispatch: uniform at 0?, then `inputs` read-only, then `outputs` read-write. */
 export interface BindingSignature {
@@ -91,6 +92,8 @@ export function specialise(code: string, rewrites: [string, number | boolean | s
   for (const [name, value] of rewrites) {
     if (typeof value === 'string') {
       code = code.replace(new RegExp(`^alias\\s+${name}\\s*=[^;]*;`, 'm'), `alias ${name} = ${value};`);
+      // A half-precision type needs the f16 extension enabled before any declaration.
+      if (/\bf16\b/.test(value) && !/^enable\s+f16\s*;/m.test(code)) code = `enable f16;\n${code}`;
       continue;
     }
     code = code.replace(new RegExp(`^const\\s+${name}\\s*:\\s*(\\w+)\\s*=[^;]*;`, 'm'), (_m, type: string) => {

@@ -4,11 +4,16 @@
 import type { Gpu } from './gpu.ts';
 import { fmtShape } from './errors.ts';
 
-export type DType = 'f32' | 'i32' | 'u32';
+/**
+ * Element types. f16 is a storage type only (needs the `shader-f16` feature):
+ * kernels that accept it convert each value to f32 as they load it; it is
+ * written from and read back as f32 numbers (rounded to nearest even).
+ */
+export type DType = 'f32' | 'f16' | 'i32' | 'u32';
 
-export type TypedArrayOf<D extends DType> = D extends 'f32' ? Float32Array : D extends 'i32' ? Int32Array : Uint32Array;
+export type TypedArrayOf<D extends DType> = D extends 'f32' | 'f16' ? Float32Array : D extends 'i32' ? Int32Array : Uint32Array;
 
-export const BYTES_PER_ELEMENT: Record<DType, number> = { f32: 4, i32: 4, u32: 4 };
+export const BYTES_PER_ELEMENT: Record<DType, number> = { f32: 4, f16: 2, i32: 4, u32: 4 };
 
 export function numel(shape: readonly number[]): number {
   let n = 1;
@@ -39,6 +44,11 @@ export class Tensor<D extends DType = DType> {
   /** Bytes of data (the buffer itself may be larger: pooled buffers come in size classes). */
   get byteLength(): number {
     return this.size * BYTES_PER_ELEMENT[this.dtype];
+  }
+
+  /** byteLength rounded up to 4, the unit of WebGPU copies and bindings (an odd-length f16 tensor). */
+  get paddedByteLength(): number {
+    return Math.ceil(this.byteLength / 4) * 4;
   }
 
   get released(): boolean {

@@ -64,7 +64,7 @@ export interface MatmulDevice {
  * workgroups would leave most of a warp idle, so it gets 64 lanes and vec4
  * loads where the layout allows; those GPU choices are not yet measured.
  */
-export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number }, dev: MatmulDevice, force?: MatmulOptions): MatmulPlan {
+export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number; bHalf?: boolean }, dev: MatmulDevice, force?: MatmulOptions): MatmulPlan {
   const LANES = dev.cpu ? 8 : 64;
   const tm = (version: MatmulVersion) => {
     const TM = force?.tile?.TM ?? Math.min(16, nextPow2(L.M));
@@ -82,7 +82,7 @@ export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number }, de
   if (force?.version) return plan(force.version);
   if (L.M * L.N * L.K <= 16 * 16 * 16) return plan('naive');
   if (dev.cpu) return plan(dev.subgroupSize === LANES ? 'regblock_sg' : 'regblock');
-  const vec4 = [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
+  const vec4 = !sizes.bHalf && [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
   return plan(vec4 ? 'regblock4' : 'regblock');
 }
 
@@ -103,7 +103,7 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
   const op = 'matmul';
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
-  check(a.dtype === 'f32' && b.dtype === 'f32', op, () => `A ${a.describe()} and B ${b.describe()} must be f32`);
+  check(a.dtype === 'f32' && (b.dtype === 'f32' || b.dtype === 'f16'), op, () => `A ${a.describe()} must be f32 and B ${b.describe()} f32 or f16`);
   check(a.shape.length >= 2 && b.shape.length >= 2, op, () => `A ${a.describe()} and B ${b.describe()} must be at least 2-D`);
   const [ar, ac] = a.shape.slice(-2);
   const [br, bc] = b.shape.slice(-2);
@@ -154,7 +154,10 @@ export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: Matm
   check(L.lda >= (L.transA ? M : K) && L.ldb >= (L.transB ? K : N) && L.ldc >= N, op,
     () => `leading dimensions too small for the matrices (${layout()})`);
 
-  const plan = planMatmul(L, { a: a.size, b: b.size }, { cpu: gpu.isCpuAdapter, subgroupSize: gpu.subgroupSize }, force);
+  const half = b.dtype === 'f16';
+  const plan = planMatmul(L, { a: a.size, b: b.size, bHalf: half }, { cpu: gpu.isCpuAdapter, subgroupSize: gpu.subgroupSize }, force);
+  check(a.dtype === 'f32' && (b.dtype === 'f32' || half) && c.dtype === 'f32' && !(half && plan.version === 'regblock4'), op,
+    () => `A ${a.describe()} and C ${c.describe()} must be f32, B ${b.describe()} f32 or f16 (f16 B: not with regblock4)`);
   if (plan.version === 'regblock_sg') {
     check(gpu.subgroupSize === plan.LANES && plan.TM % plan.LANES === 0, op,
       () => `regblock_sg needs a fixed subgroup size of ${plan.LANES} (this device: ${gpu.subgroupSize ?? 'none or variable'}) and TM a multiple of it (TM ${plan.TM})`);
@@ -167,7 +170,8 @@ export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: Matm
     plan.version === 'naive'
       ? [Math.ceil(N / 8), Math.ceil(M / 8), batch]
       : [Math.ceil(N / (plan.LANES * plan.TN)), Math.ceil(M / plan.TM), batch * plan.splits];
-  const constants: Record<string, number | boolean> = { TRANS_A: L.transA, TRANS_B: L.transB };
+  const constants: Record<string, number | boolean | string> = { TRANS_A: L.transA, TRANS_B: L.transB };
+  if (half) constants.BT = 'f16'; // B loads convert half to f32 (kernels/lib/matmul_common.wgsl)
   if (plan.version !== 'naive') Object.assign(constants, { TM: plan.TM, TN: plan.TN, LANES: plan.LANES });
   // With split-K the tiles write raw partial sums into P [splits * batch, M, N].
   const partials = split ? gpu.empty([plan.splits * batch, M, N], 'f32', 'matmul.splitK') : null;
