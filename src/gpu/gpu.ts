@@ -10,7 +10,7 @@
 import { acquireDevice, describeAdapter, type AcquireOptions } from './device.ts';
 import { DeviceLostError, GpuError, OpInputError, fmtShape } from './errors.ts';
 import { KERNEL_FILES, kernelSource } from './kernel-source.ts';
-import { BufferPool } from './pool.ts';
+import { BufferPool, sizeClass } from './pool.ts';
 import { f16BitsToNumber, numberToF16Bits } from '../io/dtypes.ts';
 import { quietWait } from './quiet-wait.ts';
 import { PipelineCache } from './pipelines.ts';
@@ -319,7 +319,7 @@ export class Gpu {
     this.#assertUsable();
     if (t.released) throw new OpInputError(`read: ${t.describe()} was released`);
     const bytes = Math.max(4, t.paddedByteLength);
-    const staging = this.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST, label: `read ${t.label}` });
+    const staging = this.#stagingFor(bytes);
     this.#endPass();
     this.#encoderNow().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
     this.#labels.push(`read ${t.describe()}`);
@@ -332,8 +332,44 @@ export class Gpu {
       if (t.dtype === 'f16') return Float32Array.from(new Uint16Array(copy), f16BitsToNumber) as TypedArrayOf<D>;
       return (t.dtype === 'f32' ? new Float32Array(copy) : t.dtype === 'i32' ? new Int32Array(copy) : new Uint32Array(copy)) as TypedArrayOf<D>;
     } finally {
-      staging.destroy();
+      this.#stagingDone(staging);
     }
+  }
+
+  // Read-back staging buffers, kept by size class so that repeated reads (a
+  // training step's loss, an embedding batch) create no buffer after the first.
+  #staging = new Map<number, GPUBuffer[]>();
+  #stagingCreated = 0;
+  static readonly #STAGING_KEEP = 4; // per size class
+
+  #stagingFor(bytes: number): GPUBuffer {
+    const size = sizeClass(bytes);
+    const kept = this.#staging.get(size)?.pop();
+    if (kept) return kept;
+    this.#stagingCreated++;
+    return this.device.createBuffer({ size, usage: MAP_READ | COPY_DST, label: `read staging ${size}` });
+  }
+
+  #stagingDone(buffer: GPUBuffer): void {
+    if (buffer.mapState !== 'unmapped') {
+      buffer.destroy(); // a read that failed half-way: never reuse a buffer in an unknown state
+      return;
+    }
+    const list = this.#staging.get(buffer.size) ?? [];
+    if (list.length >= Gpu.#STAGING_KEEP) {
+      buffer.destroy();
+      return;
+    }
+    list.push(buffer);
+    this.#staging.set(buffer.size, list);
+  }
+
+  /**
+   * GPU buffers this Gpu has created: pooled tensors, read-back staging and
+   * uniform arenas. A training or embedding step after the first creates none.
+   */
+  get buffersCreated(): number {
+    return this.pool.stats().created + this.#stagingCreated + this.#uniforms.created;
   }
 
   /**
@@ -424,10 +460,16 @@ export class Gpu {
     }
   }
 
-  /** Submits pending work, then destroys the pool's idle buffers. */
+  /** Submits pending work, then destroys the pool's idle buffers and kept read-back buffers. */
   trim(): void {
     this.flush();
     this.pool.trim();
+    this.#dropStaging();
+  }
+
+  #dropStaging(): void {
+    for (const list of this.#staging.values()) for (const b of list) b.destroy();
+    this.#staging.clear();
   }
 
   /** Frees every buffer and the device, and lets the process exit. */
@@ -437,6 +479,7 @@ export class Gpu {
     this.#encoder = null;
     this.#pass = null;
     this.pool.destroyAll();
+    this.#dropStaging();
     this.#uniforms.destroy();
     this.device.destroy();
     this.#release();

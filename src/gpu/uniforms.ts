@@ -18,6 +18,11 @@ export class UniformArenas {
   #arenas: Arena[] = [];
   #current = 0;
 
+  /** Arena buffers created so far (they are reused from step to step). */
+  get created(): number {
+    return this.#arenas.length;
+  }
+
   constructor(
     private readonly device: GPUDevice,
     /** minUniformBufferOffsetAlignment */
