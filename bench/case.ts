@@ -12,5 +12,7 @@ export interface BenchCase {
   flops?: number;
   /** Bytes read plus bytes written by one call (for GB/s). */
   bytes?: number;
+  /** Why this adapter cannot run the case (a feature it lacks), or null. */
+  unsupported?(gpu: Gpu): string | null;
   setup(gpu: Gpu): { run(): void; dispose(): void };
 }

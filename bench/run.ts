@@ -1,167 +1,161 @@
-// npm run bench [-- --filter REGEX] [--time MS] [--no-peers] [--no-write]
+// npm run bench [-- --suite kernels,model,embed,memory] [--filter REGEX] [--time MS]
+//                  [--no-peers] [--no-write] [--quick] [--mini-batch N]
 //
-// Runs every kernel benchmark case (bench/kernels/*.ts) with tinybench, and the
-// peer (tfjs-backend-webgpu on the same Dawn adapter) at the same shapes in the
-// same run. Prints a table; a full run (no --filter) also rewrites the
-// generated part of bench/RESULTS.md with the machine, adapter and date.
+// The one benchmark command. Suites (bench/suites/, each file's header says
+// what it measures and how it is timed):
+//   kernels  every kernel version: ms, GFLOP/s or GB/s, % of the adapter's
+//            measured peak (bench/peak.ts); peer tfjs-backend-webgpu (matmul, softmax)
+//   model    decoder forward / forward+loss / LoRA and full training steps,
+//            tokens/s and peak pool bytes, tiny and SmolLM2-135M shapes; peers
+//            PyTorch CPU (every step) and tfjs-backend-webgpu (the forward)
+//   embed    embedding texts/s and LoRA contrastive triplets/s on WordNet text;
+//            peer PyTorch CPU on the identical token id batches
+//   memory   one GradCache LoRA contrastive step of the SmolLM2-135M shape at
+//            32 triplets x 128 tokens: peak bytes against 4 GiB (slow: only
+//            when asked)
+// Default: kernels,model,embed.
 //
-// Timing: one tinybench iteration records `batch` calls, submits them and waits
-// for the queue (no read-back); `batch` is chosen so an iteration lasts >= 20 ms,
-// so submit latency does not dominate small kernels. ms/call = mean / batch.
-import os from 'node:os';
-import { readFile, writeFile } from 'node:fs/promises';
-import { Bench } from 'tinybench';
+// Flags:
+//   --suite LIST    comma-separated suites
+//   --filter REGEX  only cases whose name matches (case-insensitive)
+//   --time MS       minimum timed milliseconds per case (default per suite:
+//                   kernels 400, model 3000, embed 5000)
+//   --no-peers      no tfjs, no PyTorch
+//   --no-write      print only; by default a run without --filter and --quick
+//                   rewrites each suite's block of bench/RESULTS.md (machine,
+//                   adapter, date, table); the text around the blocks stays
+//   --quick         small workloads and short timing, to check that suites
+//                   work (never writes)
+//   --mini-batch N  the memory suite's GradCache mini-batch (default 8)
+//
+// Order: every suite's prepare() first, which runs the PyTorch peer, then
+// one Dawn instance (also navigator.gpu, so tfjs shares the adapter) and one
+// Gpu for every suite's run(). A live Dawn instance slowed the PyTorch peer
+// up to 7x (bench/NOTES.md), so no peer runs while it exists. All waits on
+// the GPU, ours and tfjs's, go through quietWait (src/gpu/quiet-wait.ts).
 import { Gpu } from '../src/gpu/gpu.ts';
-import type { BenchCase } from './case.ts';
-import { DECODER, SQUARE, type MatmulShape } from './kernels/matmul.ts';
-import { loadTfjs, type PeerCase, type TfjsPeer } from './peers/tfjs.ts';
+import { loadTfjs, type TfjsPeer } from './peers/tfjs.ts';
+import { shareDawnOnNavigator } from './peers/tfjs-decoder.ts';
+import { findTorch } from './peers/torch.ts';
+import { blockBody, machine, updateResults } from './results.ts';
+import { embedSuite } from './suites/embed.ts';
+import { kernelsSuite } from './suites/kernels.ts';
+import { memorySuite } from './suites/memory.ts';
+import { modelSuite } from './suites/model.ts';
+import type { BenchOptions, Suite, SuiteContext, SuiteEnv, SuiteReport } from './suites/suite.ts';
 
-const families = ['matmul', 'elementwise', 'softmax', 'cross_entropy', 'rmsnorm', 'l2norm', 'pooling', 'rope', 'embedding', 'adamw', 'attention', 'lora', 'contrastive'];
+const SUITES: Record<string, (ctx: SuiteContext) => Suite> = { kernels: kernelsSuite, model: modelSuite, embed: embedSuite, memory: memorySuite };
+const DEFAULT_SUITES = ['kernels', 'model', 'embed'];
+/** Suites that can run the PyTorch peer. */
+const TORCH_SUITES = new Set(['model', 'embed']);
 
-interface Row {
-  name: string;
-  kernel: string;
-  ms: number;
-  gflops: number | null;
-  gbs: number | null;
-  peer?: { name: string; ms: number; gflops: number | null };
+class UsageError extends Error {
+  override name = 'UsageError';
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const filter = new RegExp(arg('--filter') ?? '.', 'i');
-const minTime = Number(arg('--time') ?? 400);
-const withPeers = !process.argv.includes('--no-peers');
-const write = !process.argv.includes('--no-write') && arg('--filter') === undefined;
-
-async function measure(run: () => void, sync: () => Promise<void>): Promise<number> {
-  run(); // warm-up: compiles pipelines, fills the pool
-  await sync();
-  const t0 = performance.now();
-  run();
-  await sync();
-  const once = performance.now() - t0;
-  const batch = Math.max(1, Math.min(64, Math.ceil(20 / Math.max(once, 1e-3))));
-  const bench = new Bench({ time: minTime, iterations: 3, warmup: false });
-  bench.add('case', async () => {
-    for (let i = 0; i < batch; i++) run();
-    await sync();
-  });
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`benchmark ${r.state}: ${'error' in r ? String(r.error) : ''}`);
-  return r.latency.mean / batch;
-}
-
-function peerFor(c: BenchCase, tfjs: TfjsPeer): PeerCase | null {
-  if (c.kernel === 'matmul') {
-    const shapes: MatmulShape[] = [...SQUARE, ...DECODER];
-    const s = shapes.find((x) => c.name.endsWith(` ${x.name}`));
-    // One peer row per shape: beside our default (auto) for the decoder shapes and regblock for squares.
-    if (s && (c.name.startsWith('matmul auto') || (c.name.startsWith('matmul regblock ') && SQUARE.includes(s)))) return tfjs.matmul(s);
+function parseArgs(argv: string[]): { suites: string[]; options: BenchOptions; write: boolean } {
+  let suites = DEFAULT_SUITES;
+  let filter: string | undefined;
+  let time: number | undefined;
+  let miniBatch: number | undefined;
+  let peers = true;
+  let write = true;
+  let quick = false;
+  const value = (i: number, flag: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+    return v;
+  };
+  const positive = (v: string, flag: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) throw new UsageError(`${flag} ${v}: expected a number >= ${min}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--suite') {
+      suites = value(i++, a).split(',').map((s) => s.trim()).filter(Boolean);
+      const unknown = suites.filter((s) => !(s in SUITES));
+      if (unknown.length > 0 || suites.length === 0) throw new UsageError(`--suite ${argv[i]}: unknown suite ${unknown.join(', ') || '(none)'} (known: ${Object.keys(SUITES).join(', ')})`);
+    } else if (a === '--filter') filter = value(i++, a);
+    else if (a === '--time') time = positive(value(i++, a), a, 0);
+    else if (a === '--mini-batch') {
+      miniBatch = positive(value(i++, a), a, 1);
+      if (!Number.isInteger(miniBatch)) throw new UsageError(`--mini-batch ${miniBatch}: expected an integer`);
+    } else if (a === '--no-peers') peers = false;
+    else if (a === '--no-write') write = false;
+    else if (a === '--quick') quick = true;
+    else throw new UsageError(`unknown argument ${a} (see the header of bench/run.ts)`);
   }
-  const m = /^softmax scores \[(\d+)\*(\d+), (\d+)\]$/.exec(c.name);
-  if (m) return tfjs.softmax(Number(m[1]) * Number(m[2]), Number(m[3]));
-  return null;
+  let re: RegExp;
+  try {
+    re = new RegExp(filter ?? '.', 'i');
+  } catch (err) {
+    throw new UsageError(`--filter ${filter}: ${(err as Error).message}`);
+  }
+  return {
+    suites: [...new Set(suites)],
+    options: { filter: re, filtered: filter !== undefined, time, quick, peers, miniBatch },
+    write: write && filter === undefined && !quick,
+  };
 }
 
 async function main(): Promise<void> {
-  // One Dawn instance for us and the peer, so both run on the same adapter.
-  const g = globalThis as { navigator?: { gpu?: GPU } };
-  if (!g.navigator?.gpu) {
-    const { create, globals } = (await import('webgpu')) as { create: (o: string[]) => GPU; globals: object };
-    Object.assign(globalThis, globals);
-    Object.defineProperty(globalThis, 'navigator', { value: { ...(g.navigator ?? {}), gpu: create([]) }, configurable: true });
-  }
-  const gpu = await Gpu.create();
-  const tfjs = withPeers ? await loadTfjs() : 'peers disabled (--no-peers)';
-  if (typeof tfjs === 'string') console.log(`peer skipped: ${tfjs}`);
+  const { suites: names, options, write } = parseArgs(process.argv.slice(2));
+  const torchWanted = names.some((n) => TORCH_SUITES.has(n));
+  const torch = !options.peers ? 'peers disabled (--no-peers)' : torchWanted ? findTorch() : 'not used by these suites';
+  if (typeof torch === 'string' && torchWanted && options.peers) console.log(`PyTorch peer skipped: ${torch}`);
+  const suites = names.map((n) => SUITES[n]({ options, torch }));
 
-  const cases: BenchCase[] = [];
-  for (const f of families) cases.push(...((await import(`./kernels/${f}.ts`)) as { cases: BenchCase[] }).cases);
-  const rows: Row[] = [];
-  console.log(`adapter: ${gpu.adapterName}\n`);
-  for (const c of cases.filter((x) => filter.test(x.name))) {
-    let h: { run(): void; dispose(): void } | null = null;
+  // 1. CPU phase: workloads and the PyTorch peer, before Dawn exists.
+  const ready: Suite[] = [];
+  for (const s of suites) {
     try {
-      h = c.setup(gpu);
-      await gpu.sync();
-      const ms = await measure(h.run, () => gpu.sync());
-      const flops = c.flops ?? null;
-      const row: Row = {
-        name: c.name, kernel: c.kernel, ms,
-        gflops: flops ? flops / ms / 1e6 : null,
-        gbs: c.bytes ? c.bytes / ms / 1e6 : null,
-      };
-      const peer = typeof tfjs === 'string' ? null : peerFor(c, tfjs);
-      if (peer && typeof tfjs !== 'string') {
-        const p = peer.setup();
-        const pms = await measure(p.run, () => tfjs.sync());
-        p.dispose();
-        row.peer = { name: peer.name, ms: pms, gflops: flops ? flops / pms / 1e6 : null };
-      }
-      rows.push(row);
-      console.log(fmtRow(row));
+      await s.prepare();
+      ready.push(s);
     } catch (err) {
-      console.log(`${c.name}: FAILED ${(err as Error).message}`);
-    } finally {
-      h?.dispose();
+      console.log(`suite ${s.name}: FAILED while preparing: ${(err as Error).message}`);
     }
   }
-  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}, Node ${process.versions.node}`;
-  const md = renderMarkdown(rows, machine, gpu.adapterName, typeof tfjs === 'string' ? tfjs : `tfjs-backend-webgpu ${tfjs.version}`);
-  if (write && rows.length > 0) {
-    await updateResults(md);
-    console.log('\nwrote bench/RESULTS.md');
+
+  // 2. One Dawn instance, one Gpu, every suite.
+  await shareDawnOnNavigator(); // navigator.gpu: Gpu.create() and tfjs take the same instance
+  const gpu = await Gpu.create();
+  let tfjs: Promise<TfjsPeer | string> | null = null;
+  const env: SuiteEnv = { gpu, tfjs: () => (tfjs ??= loadTfjs()) };
+  console.log(`\nDate: ${new Date().toISOString().slice(0, 10)}\nMachine: ${machine()}\nAdapter: ${gpu.adapterName}\nSuites: ${ready.map((s) => s.name).join(', ')}\n`);
+
+  const reports: { suite: Suite; report: SuiteReport }[] = [];
+  for (const s of ready) {
+    console.log(`--- suite ${s.name}`);
+    try {
+      reports.push({ suite: s, report: await s.run(env) });
+    } catch (err) {
+      console.log(`suite ${s.name}: FAILED ${(err as Error).stack ?? (err as Error).message}`);
+    }
+    console.log('');
+  }
+
+  for (const { suite, report } of reports) {
+    console.log(`## ${suite.name}\n${blockBody(gpu.adapterName, report.header, report.table)}\n`);
+  }
+  const blocks = reports.filter((r) => r.report.table.length > 0)
+    .map(({ suite, report }) => ({ name: suite.block, suite: suite.name, body: blockBody(gpu.adapterName, report.header, report.table), section: suite.section }));
+  if (write && blocks.length > 0) {
+    await updateResults(blocks);
+    console.log(`wrote bench/RESULTS.md (${blocks.map((b) => b.suite).join(', ')})`);
   }
   gpu.destroy();
-  process.exit(0); // the peer's Dawn device keeps the event loop alive
+  process.exit(0); // tfjs's device and the Dawn instance keep the event loop alive
 }
 
-function fmt(x: number | null | undefined, digits = 2): string {
-  return x === null || x === undefined ? '' : x.toFixed(digits);
-}
-
-function fmtRow(r: Row): string {
-  const perf = r.gflops !== null ? `${fmt(r.gflops)} GFLOP/s` : `${fmt(r.gbs)} GB/s`;
-  const peer = r.peer ? `  | ${r.peer.name}: ${fmt(r.peer.ms, 1)} ms${r.peer.gflops ? `, ${fmt(r.peer.gflops)} GFLOP/s` : ''}, ours ${fmt(r.peer.ms / r.ms)}x` : '';
-  return `${r.name}: ${fmt(r.ms, 2)} ms, ${perf}${peer}`;
-}
-
-function renderMarkdown(rows: Row[], machine: string, adapter: string, peer: string): string {
-  const lines = [
-    `Date: ${new Date().toISOString().slice(0, 10)}`,
-    `Machine: ${machine}`,
-    `Adapter: ${adapter}`,
-    `Peer: ${peer}, same Dawn adapter, same run`,
-    '',
-    '| case | ms/call | GFLOP/s | GB/s | peer ms/call | peer GFLOP/s | ours vs peer |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) =>
-      `| ${r.name} | ${fmt(r.ms)} | ${fmt(r.gflops)} | ${fmt(r.gbs)} | ${fmt(r.peer?.ms)} | ${fmt(r.peer?.gflops)} | ${r.peer ? `${fmt(r.peer.ms / r.ms)}x` : ''} |`),
-  ];
-  return lines.join('\n');
-}
-
-const BEGIN = '<!-- bench:begin (generated by npm run bench) -->';
-const END = '<!-- bench:end -->';
-
-async function updateResults(md: string): Promise<void> {
-  const path = new URL('./RESULTS.md', import.meta.url);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    text = `# Benchmark results\n\n${BEGIN}\n${END}\n`;
+try {
+  await main();
+} catch (err) {
+  if (err instanceof UsageError) {
+    console.error(`npm run bench: ${err.message}`);
+    process.exit(2);
   }
-  const i = text.indexOf(BEGIN);
-  const j = text.indexOf(END);
-  const block = `${BEGIN}\n${md}\n${END}`;
-  text = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + END.length) : `${text}\n${block}\n`;
-  await writeFile(path, text);
+  console.error(err);
+  process.exit(1); // a live Dawn instance would keep the process alive
 }
-
-await main();

@@ -1,8 +1,11 @@
 // The peer: tfjs-backend-webgpu on the same Dawn adapter, in the same process
 // and run. Its matmul and softmax at the shapes of our cases. Timed the same
-// way as ours: record the op, submit, wait for the queue (no read-back).
+// way as ours: record the op, submit, wait for the queue (no read-back), and
+// the wait goes through quietWait like gpu.sync(), so neither side busy-polls
+// Dawn while the other does not.
 import type { MatmulShape } from '../kernels/matmul.ts';
 import { operands } from '../kernels/matmul.ts';
+import { quietWait } from '../../src/gpu/quiet-wait.ts';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 
@@ -69,7 +72,7 @@ export async function loadTfjs(): Promise<TfjsPeer | string> {
       backend.ensureCommandEncoderReady();
       backend.endComputePassEncoder();
       backend.submitQueue();
-      await backend.device.queue.onSubmittedWorkDone();
+      await quietWait(backend.device.queue.onSubmittedWorkDone());
     },
   };
 }
