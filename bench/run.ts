@@ -4,7 +4,8 @@
 // The one benchmark command. Suites (bench/suites/, each file's header says
 // what it measures and how it is timed):
 //   kernels  every kernel version: ms, GFLOP/s or GB/s, % of the adapter's
-//            measured peak (bench/peak.ts); peer tfjs-backend-webgpu (matmul, softmax)
+//            measured peak (bench/peak.ts); peers tfjs-backend-webgpu (matmul,
+//            softmax) and PyTorch CPU (matmul)
 //   model    decoder forward / forward+loss / LoRA and full training steps,
 //            tokens/s and peak pool bytes, tiny and SmolLM2-135M shapes; peers
 //            PyTorch CPU (every step) and tfjs-backend-webgpu (the forward)
@@ -27,6 +28,8 @@
 //   --quick         small workloads and short timing, to check that suites
 //                   work (never writes)
 //   --mini-batch N  the memory suite's GradCache mini-batch (default 8)
+//   --results PATH  write the blocks to another file (a GPU machine's results:
+//                   bench/RESULTS-gpu.md, see scripts/gpu-bench.sh)
 //
 // Order: every suite's prepare() first, which runs the PyTorch peer, then
 // one Dawn instance (also navigator.gpu, so tfjs shares the adapter) and one
@@ -37,7 +40,7 @@ import { Gpu } from '../src/gpu/gpu.ts';
 import { loadTfjs, type TfjsPeer } from './peers/tfjs.ts';
 import { shareDawnOnNavigator } from './peers/tfjs-decoder.ts';
 import { findTorch } from './peers/torch.ts';
-import { blockBody, machine, updateResults } from './results.ts';
+import { blockBody, machine, RESULTS_PATH, updateResults } from './results.ts';
 import { embedSuite } from './suites/embed.ts';
 import { kernelsSuite } from './suites/kernels.ts';
 import { memorySuite } from './suites/memory.ts';
@@ -47,13 +50,13 @@ import type { BenchOptions, Suite, SuiteContext, SuiteEnv, SuiteReport } from '.
 const SUITES: Record<string, (ctx: SuiteContext) => Suite> = { kernels: kernelsSuite, model: modelSuite, embed: embedSuite, memory: memorySuite };
 const DEFAULT_SUITES = ['kernels', 'model', 'embed'];
 /** Suites that can run the PyTorch peer. */
-const TORCH_SUITES = new Set(['model', 'embed']);
+const TORCH_SUITES = new Set(['kernels', 'model', 'embed']);
 
 class UsageError extends Error {
   override name = 'UsageError';
 }
 
-function parseArgs(argv: string[]): { suites: string[]; options: BenchOptions; write: boolean } {
+function parseArgs(argv: string[]): { suites: string[]; options: BenchOptions; write: boolean; results?: string } {
   let suites = DEFAULT_SUITES;
   let filter: string | undefined;
   let time: number | undefined;
@@ -61,6 +64,7 @@ function parseArgs(argv: string[]): { suites: string[]; options: BenchOptions; w
   let peers = true;
   let write = true;
   let quick = false;
+  let results: string | undefined;
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
@@ -85,6 +89,7 @@ function parseArgs(argv: string[]): { suites: string[]; options: BenchOptions; w
     } else if (a === '--no-peers') peers = false;
     else if (a === '--no-write') write = false;
     else if (a === '--quick') quick = true;
+    else if (a === '--results') results = value(i++, a);
     else throw new UsageError(`unknown argument ${a} (see the header of bench/run.ts)`);
   }
   let re: RegExp;
@@ -97,11 +102,12 @@ function parseArgs(argv: string[]): { suites: string[]; options: BenchOptions; w
     suites: [...new Set(suites)],
     options: { filter: re, filtered: filter !== undefined, time, quick, peers, miniBatch },
     write: write && filter === undefined && !quick,
+    results,
   };
 }
 
 async function main(): Promise<void> {
-  const { suites: names, options, write } = parseArgs(process.argv.slice(2));
+  const { suites: names, options, write, results } = parseArgs(process.argv.slice(2));
   const torchWanted = names.some((n) => TORCH_SUITES.has(n));
   const torch = !options.peers ? 'peers disabled (--no-peers)' : torchWanted ? findTorch() : 'not used by these suites';
   if (typeof torch === 'string' && torchWanted && options.peers) console.log(`PyTorch peer skipped: ${torch}`);
@@ -142,8 +148,8 @@ async function main(): Promise<void> {
   const blocks = reports.filter((r) => r.report.table.length > 0)
     .map(({ suite, report }) => ({ name: suite.block, suite: suite.name, body: blockBody(gpu.adapterName, report.header, report.table), section: suite.section }));
   if (write && blocks.length > 0) {
-    await updateResults(blocks);
-    console.log(`wrote bench/RESULTS.md (${blocks.map((b) => b.suite).join(', ')})`);
+    await updateResults(blocks, results ?? RESULTS_PATH);
+    console.log(`wrote ${results ?? 'bench/RESULTS.md'} (${blocks.map((b) => b.suite).join(', ')})`);
   }
   gpu.destroy();
   process.exit(0); // tfjs's device and the Dawn instance keep the event loop alive

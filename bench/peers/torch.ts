@@ -37,6 +37,19 @@ export interface PeerRun {
   ms: Record<string, number>;
 }
 
+/** Runs a Python script to completion, collecting its output. */
+function runPython(python: string, argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(python, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    p.stderr.on('data', (d: Buffer) => (err += d));
+    p.on('error', reject);
+    p.on('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
+  });
+}
+
 /** One line for the RESULTS header: which PyTorch, threads and BLAS. */
 export function describePeer(p: PeerRun): string {
   return `PyTorch ${p.version} CPU (plain Llama decoder, float32, ${p.threads} threads, BLAS ${p.blas}), same machine, same run (before ours)`;
@@ -59,15 +72,7 @@ export async function runTorchPeer(
     const script = fileURLToPath(new URL('./torch_decoder.py', import.meta.url));
     const argv = [script, '--config', config, '--time-ms', String(minMs), '--modes', modes.join(','),
       ...args.map((a) => a.replace(/^\{(.+)\}$/, (_, name: string) => join(dir, name)))];
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const p = spawn(torch.python, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d: Buffer) => (out += d));
-      p.stderr.on('data', (d: Buffer) => (err += d));
-      p.on('error', reject);
-      p.on('close', (c) => resolve({ code: c, stdout: out, stderr: err }));
-    });
+    const { code, stdout, stderr } = await runPython(torch.python, argv);
     const line = stdout.trim().split('\n').at(-1) ?? '';
     if (code !== 0 || !line.startsWith('{')) {
       throw new Error(`torch_decoder.py exited ${code}: ${(stderr.trim().split('\n').at(-1) ?? '') || 'no JSON line on stdout'}`);
@@ -80,6 +85,33 @@ export async function runTorchPeer(
       ms[m] = r.ms;
     }
     return { version: j.version, threads: j.threads, blas: j.blas, ms };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** One matmul shape for torch_matmul.py. */
+export interface TorchMatmulShape {
+  name: string;
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+}
+
+/** Runs torch_matmul.py on `shapes`; ms per call by shape name. */
+export async function runTorchMatmul(torch: Torch, shapes: TorchMatmulShape[], minMs: number): Promise<PeerRun> {
+  const dir = await mkdtemp(join(os.tmpdir(), 'lco-bench-matmul-'));
+  try {
+    const file = join(dir, 'shapes.json');
+    await writeFile(file, JSON.stringify(shapes));
+    const script = fileURLToPath(new URL('./torch_matmul.py', import.meta.url));
+    const { code, stdout, stderr } = await runPython(torch.python, [script, '--shapes', file, '--time-ms', String(minMs)]);
+    const line = stdout.trim().split('\n').at(-1) ?? '';
+    if (code !== 0 || !line.startsWith('{')) throw new Error(`torch_matmul.py exited ${code}: ${(stderr.trim().split('\n').at(-1) ?? '') || 'no JSON line on stdout'}`);
+    const j = JSON.parse(line) as { version: string; threads: number; blas: string; results: Record<string, { ms: number }> };
+    return { version: j.version, threads: j.threads, blas: j.blas, ms: Object.fromEntries(Object.entries(j.results).map(([k, v]) => [k, v.ms])) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,8 @@
 // bench/kernels/*.ts), against the adapter's measured peaks (bench/peak.ts),
 // with tfjs-backend-webgpu on the same Dawn adapter in the same run as the
 // peer (matmul at every square and decoder shape, softmax at the attention
-// shape).
+// shape), and PyTorch's CPU matmul (bench/peers/torch_matmul.py, run before
+// Dawn starts) at every matmul shape, beside our default ("auto") row.
 //
 // Timing (bench/timing.ts timeBatched): one iteration records a batch of calls,
 // submits once and waits for the queue (no read-back), for us and for the
@@ -14,7 +15,8 @@
 //             is measured against the FMA peak ("fma"); any other case against
 //             the copy bandwidth ("copy").
 import type { BenchCase } from '../case.ts';
-import { DECODER, SQUARE, type MatmulShape } from '../kernels/matmul.ts';
+import { DECODER, SKINNY, SQUARE, type MatmulShape } from '../kernels/matmul.ts';
+import { runTorchMatmul, type PeerRun } from '../peers/torch.ts';
 import { measurePeaks, type Peaks } from '../peak.ts';
 import type { PeerCase, TfjsPeer } from '../peers/tfjs.ts';
 import { timeBatched } from '../timing.ts';
@@ -30,6 +32,8 @@ interface Row {
   /** Percent of the peak on the case's side of the roofline, and which peak. */
   peak: { percent: number; of: 'fma' | 'copy' } | null;
   peer?: { name: string; ms: number; gflops: number | null };
+  /** PyTorch's CPU matmul at the same shape. */
+  torch?: { ms: number; gflops: number };
 }
 
 /** The tfjs case beside ours, or null: one per matmul shape (beside our default, auto, with f32 operands), and softmax. */
@@ -57,17 +61,30 @@ function fmtRow(r: Row): string {
   const perf = r.gflops !== null ? `${fmt(r.gflops)} GFLOP/s` : `${fmt(r.gbs)} GB/s`;
   const peak = r.peak ? `, ${fmt(r.peak.percent, 1)}% of ${r.peak.of} peak` : '';
   const peer = r.peer ? `  | ${r.peer.name}: ${fmt(r.peer.ms, 1)} ms${r.peer.gflops ? `, ${fmt(r.peer.gflops)} GFLOP/s` : ''}, ours ${fmt(r.peer.ms / r.ms)}x` : '';
-  return `${r.name}: ${fmt(r.ms, 2)} ms, ${perf}${peak}${peer}`;
+  const torch = r.torch ? `  | torch: ${fmt(r.torch.gflops)} GFLOP/s, ours ${fmt(r.torch.ms / r.ms)}x` : '';
+  return `${r.name}: ${fmt(r.ms, 2)} ms, ${perf}${peak}${peer}${torch}`;
 }
 
 export function kernelsSuite(ctx: SuiteContext): Suite {
   const o = ctx.options;
   const minMs = o.time ?? (o.quick ? 50 : 400);
+  let torchRun: PeerRun | null = null;
+  let torchNote = typeof ctx.torch === 'string' ? `PyTorch: ${ctx.torch}` : o.peers ? '' : 'PyTorch: peers disabled (--no-peers)';
   return {
     name: 'kernels',
     block: 'bench',
     section: '## Kernels\n\nProduced by `npm run bench` (suite kernels, bench/suites/kernels.ts).',
-    async prepare() {},
+    async prepare() {
+      if (!o.peers || typeof ctx.torch === 'string') return;
+      const shapes = [...SQUARE, ...DECODER, ...SKINNY].filter((x) => o.filter.test(`matmul auto ${x.name}`));
+      if (shapes.length === 0) return;
+      try {
+        torchRun = await runTorchMatmul(ctx.torch, shapes, minMs);
+      } catch (err) {
+        torchNote = `PyTorch matmul peer failed: ${(err as Error).message}`;
+        console.log(torchNote);
+      }
+    },
     async run(env: SuiteEnv): Promise<SuiteReport> {
       const { gpu } = env;
       const peaks = await measurePeaks(gpu, minMs);
@@ -97,6 +114,8 @@ export function kernelsSuite(ctx: SuiteContext): Suite {
             gbs: c.bytes ? c.bytes / ms / 1e6 : null,
             peak: peakShare(c.flops, c.bytes, ms, peaks),
           };
+          const torchMs = c.name.startsWith('matmul auto ') ? torchRun?.ms[c.name.slice('matmul auto '.length)] : undefined;
+          if (torchMs && c.flops) row.torch = { ms: torchMs, gflops: c.flops / torchMs / 1e6 };
           const peer = typeof tfjs === 'string' ? null : peerFor(c, tfjs);
           if (peer && typeof tfjs !== 'string') {
             const p = peer.setup();
@@ -120,12 +139,15 @@ export function kernelsSuite(ctx: SuiteContext): Suite {
           peakLine,
           `Peer: ${typeof tfjs === 'string' ? tfjs : `tfjs-backend-webgpu ${tfjs.version}, same Dawn adapter, same run`}`,
           'Waits: both sides await the queue through quietWait (src/gpu/quiet-wait.ts), which keeps Dawn from busy-polling a core',
+          torchRun
+            ? `PyTorch peer (matmul rows): ${torchRun.version} CPU, float32, ${torchRun.threads} threads, BLAS ${torchRun.blas}, same machine, same run (before ours)`
+            : torchNote || 'PyTorch peer: not run',
         ],
         table: rows.length === 0 ? [] : [
-          '| case | ms/call | GFLOP/s | GB/s | % peak | peer ms/call | peer GFLOP/s | ours vs peer |',
-          '|---|---:|---:|---:|---:|---:|---:|---:|',
+          '| case | ms/call | GFLOP/s | GB/s | % peak | tfjs ms/call | tfjs GFLOP/s | ours vs tfjs | torch GFLOP/s | ours vs torch |',
+          '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
           ...rows.map((r) =>
-            `| ${r.name} | ${fmt(r.ms)} | ${fmt(r.gflops)} | ${fmt(r.gbs)} | ${r.peak ? `${fmt(r.peak.percent, 1)} ${r.peak.of}` : ''} | ${fmt(r.peer?.ms)} | ${fmt(r.peer?.gflops)} | ${r.peer ? `${fmt(r.peer.ms / r.ms)}x` : ''} |`),
+            `| ${r.name} | ${fmt(r.ms)} | ${fmt(r.gflops)} | ${fmt(r.gbs)} | ${r.peak ? `${fmt(r.peak.percent, 1)} ${r.peak.of}` : ''} | ${fmt(r.peer?.ms)} | ${fmt(r.peer?.gflops)} | ${r.peer ? `${fmt(r.peer.ms / r.ms)}x` : ''} | ${fmt(r.torch?.gflops)} | ${r.torch ? `${fmt(r.torch.ms / r.ms)}x` : ''} |`),
         ],
       };
     },
