@@ -94,14 +94,7 @@ fn regblock(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) 
     }
   }
 
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + j * LANES;
-      if (n < p.N) { store(sl.out, m, n, acc[i][j]); }
-    }
-  }
+  store_block(acc, sl.out, m0, n0);
 }
 
 // -------------------------------------------------------------- regblock4
@@ -156,14 +149,7 @@ fn regblock4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
     }
   }
 
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + j * LANES;
-      if (n < p.N) { store(sl.out, m, n, acc[i][j]); }
-    }
-  }
+  store_block(acc, sl.out, m0, n0);
 }
 
 // ------------------------------------------------------ split-K reduction

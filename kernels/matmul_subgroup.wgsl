@@ -53,12 +53,5 @@ fn regblock_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
     }
   }
 
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + j * LANES;
-      if (n < p.N) { store(sl.out, m, n, acc[i][j]); }
-    }
-  }
+  store_block(acc, sl.out, m0, n0);
 }

@@ -27,12 +27,11 @@
 // the rows, q [B*Hkv, g*T, D] against k [B*Hkv, T, D] (query head h uses KV
 // head h / g, as repeat_kv does), so the mask is [g*T, T] with row r at time r % T.
 import type { Gpu } from '../../src/gpu/gpu.ts';
-import { quietWait } from '../../src/gpu/quiet-wait.ts';
 import { rng } from '../../src/doctor/compare.ts';
 import type { DecoderConfig } from '../../src/model/config.ts';
 import { weightSpecs, type Decoder } from '../../src/model/decoder.ts';
 import { tableTensors } from '../../src/model/weight-table.ts';
-import type { PeerCase } from './tfjs.ts';
+import { startTfjs, type PeerCase } from './tfjs.ts';
 import type { Tensor as TfTensor, Tensor2D } from '@tensorflow/tfjs-core';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
@@ -92,23 +91,9 @@ export async function loadTfjsDecoder(): Promise<TfjsDecoderPeer | string> {
   if (!(globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu) {
     return 'navigator.gpu is not set: put Dawn there first (shareDawnOnNavigator) so tfjs and our Gpu share one adapter';
   }
-  let tf: Tf;
-  try {
-    tf = await import('@tensorflow/tfjs-core');
-    await import('@tensorflow/tfjs-backend-webgpu');
-  } catch (err) {
-    return `tfjs-backend-webgpu not installed (${(err as Error).message.split('\n')[0]})`;
-  }
-  if (!(await tf.setBackend('webgpu'))) return 'tfjs could not start its webgpu backend';
-  await tf.ready();
-  // The flush tfjs does before a read-back (getBufferData): end its open
-  // compute pass, submit, then wait for the queue.
-  const backend = tf.backend() as unknown as {
-    ensureCommandEncoderReady(): void;
-    endComputePassEncoder(): void;
-    submitQueue(): void;
-    device: GPUDevice;
-  };
+  const started = await startTfjs();
+  if (typeof started === 'string') return started;
+  const { tf } = started;
   const build = (config: DecoderConfig, weights: Map<string, Float32Array>, B: number, T: number) => setupForward(tf, config, weights, B, T);
   return {
     version: tf.version_core,
@@ -137,12 +122,7 @@ export async function loadTfjsDecoder(): Promise<TfjsDecoderPeer | string> {
         f.dispose();
       }
     },
-    async sync() {
-      backend.ensureCommandEncoderReady();
-      backend.endComputePassEncoder();
-      backend.submitQueue();
-      await quietWait(backend.device.queue.onSubmittedWorkDone());
-    },
+    sync: started.sync,
   };
 }
 

@@ -21,8 +21,15 @@ export interface TfjsPeer {
   sync(): Promise<void>;
 }
 
-/** Loads tfjs on navigator.gpu; null (with the reason) when it is not installed. */
-export async function loadTfjs(): Promise<TfjsPeer | string> {
+/** tfjs-core on its webgpu backend, and the wait tfjs does before a read-back. */
+export interface TfjsOnWebGpu {
+  tf: Tf;
+  /** Ends tfjs's open compute pass, submits, and waits for the queue (through quietWait). */
+  sync(): Promise<void>;
+}
+
+/** Starts tfjs on navigator.gpu; a string (the reason) when it cannot. Shared by both tfjs peers. */
+export async function startTfjs(): Promise<TfjsOnWebGpu | string> {
   let tf: Tf;
   try {
     tf = await import('@tensorflow/tfjs-core');
@@ -40,6 +47,22 @@ export async function loadTfjs(): Promise<TfjsPeer | string> {
     submitQueue(): void;
     device: GPUDevice;
   };
+  return {
+    tf,
+    async sync() {
+      backend.ensureCommandEncoderReady();
+      backend.endComputePassEncoder();
+      backend.submitQueue();
+      await quietWait(backend.device.queue.onSubmittedWorkDone());
+    },
+  };
+}
+
+/** Loads tfjs on navigator.gpu; a string (the reason) when it cannot. */
+export async function loadTfjs(): Promise<TfjsPeer | string> {
+  const started = await startTfjs();
+  if (typeof started === 'string') return started;
+  const { tf } = started;
   return {
     version: tf.version_core,
     matmul(s) {
@@ -68,11 +91,6 @@ export async function loadTfjs(): Promise<TfjsPeer | string> {
         },
       };
     },
-    async sync() {
-      backend.ensureCommandEncoderReady();
-      backend.endComputePassEncoder();
-      backend.submitQueue();
-      await quietWait(backend.device.queue.onSubmittedWorkDone());
-    },
+    sync: started.sync,
   };
 }

@@ -12,6 +12,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toHfConfig, type DecoderConfig } from '../../src/model/config.ts';
+import type { MatmulShape } from '../kernels/matmul.ts';
 
 export interface Torch {
   python: string;
@@ -90,18 +91,8 @@ export async function runTorchPeer(
   }
 }
 
-/** One matmul shape for torch_matmul.py. */
-export interface TorchMatmulShape {
-  name: string;
-  M: number;
-  N: number;
-  K: number;
-  transA: boolean;
-  transB: boolean;
-}
-
 /** Runs torch_matmul.py on `shapes`; ms per call by shape name. */
-export async function runTorchMatmul(torch: Torch, shapes: TorchMatmulShape[], minMs: number): Promise<PeerRun> {
+export async function runTorchMatmul(torch: Torch, shapes: MatmulShape[], minMs: number): Promise<PeerRun> {
   const dir = await mkdtemp(join(os.tmpdir(), 'lco-bench-matmul-'));
   try {
     const file = join(dir, 'shapes.json');

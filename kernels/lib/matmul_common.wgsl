@@ -60,3 +60,16 @@ fn b_at(base: u32, k: u32, n: u32) -> f32 {
   if (TRANS_B) { return f32(B[base + n * p.ldb + k]); }
   return f32(B[base + k * p.ldb + n]);
 }
+
+// Stores a register block: rows m0 + i, columns n0 + j * LANES (this lane's),
+// into output matrix z, skipping rows and columns past the edge.
+fn store_block(acc: array<array<f32, TN>, TM>, z: u32, m0: u32, n0: u32) {
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + j * LANES;
+      if (n < p.N) { store(z, m, n, acc[i][j]); }
+    }
+  }
+}
