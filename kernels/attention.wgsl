@@ -56,7 +56,15 @@
 // (lse_t, D_t) per row (8 storage bindings per entry point at most, the
 // WebGPU minimum).
 //
-// Module constants (rewritten per pipeline): D the head dim, LANES, R, TK.
+// Shared loads (SUBGROUPS, with TK == LANES == the subgroup size): the TK
+// K / V (or q / dO) elements a block needs per d are the same for every lane,
+// so lane l loads only the l-th and subgroupShuffle hands it to the others
+// (tk_k and friends below). The values and the order of every sum are the
+// same, so results are bit-identical (tested). Measured on lavapipe, causal
+// T = 1024, H 9 / KV 3, D 64: forward 84 -> 52 ms, backward 330 -> 215 ms.
+//
+// Module constants (rewritten per pipeline): D the head dim, LANES, R, TK,
+// SUBGROUPS (also selects the `// #if SUBGROUPS` blocks).
 //
 // Entry points (bindings: 0 uniform, then inputs, then outputs):
 //   attention_forward        (q, k, v, mask) -> (o, lse)
@@ -77,8 +85,14 @@
 //                            (i = r % T, b = r / (H T)) may attend key s, else -3e38
 //   One invocation per output element, 64 per workgroup, 2-D folded grid.
 
+// #if SUBGROUPS
+enable subgroups;
+diagnostic(off, subgroup_uniformity);
+// #endif
+
 const D: u32 = 64u;
 const LANES: u32 = 8u;
+const SUBGROUPS: bool = false; // loads shared through subgroup shuffles (needs TK == LANES == subgroup size)
 const TK: u32 = 8u;
 const R: u32 = 8u;
 const QB: u32 = LANES * R;      // rows per workgroup
@@ -136,12 +150,59 @@ fn key_block(b: u32, hk: u32, s0: u32, kend: u32, rows: ptr<function, array<u32,
   return live;
 }
 
+// Element d of the TK rows rows[j] of K, V, q or dO, for every j: the loads
+// the inner loops make for a block (the same addresses in every lane). With
+// SUBGROUPS, lane l loads row l's element only and the others get it through
+// subgroupShuffle (a register move on a SIMD CPU driver): 1 load per lane
+// instead of TK. sg_id is the lane's subgroup invocation id (set by the entry).
+var<private> sg_id: u32 = 0u;
+
+// #if SUBGROUPS
+fn tk_k(rows: array<u32, TK>, d: u32) -> array<f32, TK> { return shared_tk(att_k[rows[sg_id % TK] + d]); }
+fn tk_v(rows: array<u32, TK>, d: u32) -> array<f32, TK> { return shared_tk(att_v[rows[sg_id % TK] + d]); }
+fn tk_q(rows: array<u32, TK>, d: u32) -> array<f32, TK> { return shared_tk(att_q[rows[sg_id % TK] + d]); }
+fn tk_do(rows: array<u32, TK>, d: u32) -> array<f32, TK> { return shared_tk(bw_do[rows[sg_id % TK] + d]); }
+fn shared_tk(own: f32) -> array<f32, TK> {
+  var x: array<f32, TK>;
+  for (var j = 0u; j < TK; j++) { x[j] = subgroupShuffle(own, j); }
+  return x;
+}
+// #else
+fn tk_k(rows: array<u32, TK>, d: u32) -> array<f32, TK> {
+  var x: array<f32, TK>;
+  for (var j = 0u; j < TK; j++) { x[j] = att_k[rows[j] + d]; }
+  return x;
+}
+fn tk_v(rows: array<u32, TK>, d: u32) -> array<f32, TK> {
+  var x: array<f32, TK>;
+  for (var j = 0u; j < TK; j++) { x[j] = att_v[rows[j] + d]; }
+  return x;
+}
+fn tk_q(rows: array<u32, TK>, d: u32) -> array<f32, TK> {
+  var x: array<f32, TK>;
+  for (var j = 0u; j < TK; j++) { x[j] = att_q[rows[j] + d]; }
+  return x;
+}
+fn tk_do(rows: array<u32, TK>, d: u32) -> array<f32, TK> {
+  var x: array<f32, TK>;
+  for (var j = 0u; j < TK; j++) { x[j] = bw_do[rows[j] + d]; }
+  return x;
+}
+// #endif
+
 // ----------------------------------------------------------------- forward
 @group(0) @binding(5) var<storage, read_write> fw_o: array<f32>;
 @group(0) @binding(6) var<storage, read_write> fw_lse: array<f32>;
 
 @compute @workgroup_size(LANES)
-fn attention_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
+fn attention_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32,
+  // #if SUBGROUPS
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+  // #endif
+) {
+  // #if SUBGROUPS
+  sg_id = sg_lane;
+  // #endif
   let h = wid.x;
   let b = wid.z;
   let t0 = wid.y * QB;
@@ -175,8 +236,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocatio
     var sc: array<array<f32, TK>, R>;
     for (var r = 0u; r < R; r++) { for (var j = 0u; j < TK; j++) { sc[r][j] = 0.0; } }
     for (var d = 0u; d < p.dim; d++) {
-      var kd: array<f32, TK>;
-      for (var j = 0u; j < TK; j++) { kd[j] = att_k[rows[j] + d]; }
+      let kd = tk_k(rows, d);
       for (var r = 0u; r < R; r++) {
         let qd = q[r][d];
         for (var j = 0u; j < TK; j++) { sc[r][j] = fma(qd, kd[j], sc[r][j]); }
@@ -201,8 +261,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocatio
       m[r] = bm;
     }
     for (var d = 0u; d < p.dim; d++) {
-      var vd: array<f32, TK>;
-      for (var j = 0u; j < TK; j++) { vd[j] = att_v[rows[j] + d]; }
+      let vd = tk_v(rows, d);
       for (var r = 0u; r < R; r++) {
         var a = acc[r][d] * alpha[r];
         for (var j = 0u; j < TK; j++) { a = fma(pr[r][j], vd[j], a); }
@@ -245,7 +304,14 @@ fn attention_stats(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
 @group(0) @binding(7) var<storage, read_write> bw_dq: array<f32>;
 
 @compute @workgroup_size(LANES)
-fn attention_backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
+fn attention_backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32,
+  // #if SUBGROUPS
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+  // #endif
+) {
+  // #if SUBGROUPS
+  sg_id = sg_lane;
+  // #endif
   let h = wid.x;
   let b = wid.z;
   let t0 = wid.y * QB;
@@ -284,12 +350,8 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoc
     var dp: array<array<f32, TK>, R>;
     for (var r = 0u; r < R; r++) { for (var j = 0u; j < TK; j++) { sc[r][j] = 0.0; dp[r][j] = 0.0; } }
     for (var d = 0u; d < p.dim; d++) {
-      var kd: array<f32, TK>;
-      var vd: array<f32, TK>;
-      for (var j = 0u; j < TK; j++) {
-        kd[j] = att_k[rows[j] + d];
-        vd[j] = att_v[rows[j] + d];
-      }
+      let kd = tk_k(rows, d);
+      let vd = tk_v(rows, d);
       for (var r = 0u; r < R; r++) {
         let qd = q[r][d];
         let gd = g[r][d];
@@ -308,8 +370,7 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoc
       }
     }
     for (var d = 0u; d < p.dim; d++) {
-      var kd: array<f32, TK>;
-      for (var j = 0u; j < TK; j++) { kd[j] = att_k[rows[j] + d]; }
+      let kd = tk_k(rows, d);
       for (var r = 0u; r < R; r++) {
         var a = dq[r][d];
         for (var j = 0u; j < TK; j++) { a = fma(sc[r][j], kd[j], a); }
@@ -328,7 +389,14 @@ fn attention_backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invoc
 @group(0) @binding(8) var<storage, read_write> bw_dv: array<f32>;
 
 @compute @workgroup_size(LANES)
-fn attention_backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
+fn attention_backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32,
+  // #if SUBGROUPS
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+  // #endif
+) {
+  // #if SUBGROUPS
+  sg_id = sg_lane;
+  // #endif
   let hk = wid.x;
   let b = wid.z;
   let s0 = wid.y * QB;
@@ -379,12 +447,8 @@ fn attention_backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_inv
       var dp: array<array<f32, TK>, R>;
       for (var r = 0u; r < R; r++) { for (var j = 0u; j < TK; j++) { sc[r][j] = 0.0; dp[r][j] = 0.0; } }
       for (var d = 0u; d < p.dim; d++) {
-        var qd: array<f32, TK>;
-        var gd: array<f32, TK>;
-        for (var j = 0u; j < TK; j++) {
-          qd[j] = att_q[rows[j] + d];
-          gd[j] = bw_do[rows[j] + d];
-        }
+        let qd = tk_q(rows, d);
+        let gd = tk_do(rows, d);
         for (var r = 0u; r < R; r++) {
           let kr = k[r][d];
           let vr = v[r][d];
@@ -404,12 +468,8 @@ fn attention_backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_inv
         }
       }
       for (var d = 0u; d < p.dim; d++) {
-        var qd: array<f32, TK>;
-        var gd: array<f32, TK>;
-        for (var j = 0u; j < TK; j++) {
-          qd[j] = att_q[rows[j] + d];
-          gd[j] = bw_do[rows[j] + d];
-        }
+        let qd = tk_q(rows, d);
+        let gd = tk_do(rows, d);
         for (var r = 0u; r < R; r++) {
           var a = dv[r][d];
           var c = dk[r][d];

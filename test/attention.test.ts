@@ -140,6 +140,25 @@ describe('fused attention vs float64 reference', () => {
     await checkFused(g, { B: 2, T: 100, H: 6, Hkv: 2, D: 64, causal: true, pads: [5, 0], seed: 31 }, { backward: true, plan: { forward: t, dq: t, dkdv: t } });
   });
 
+  it('the CPU plan with and without subgroup-shared loads: both right, and bit-identical', async () => {
+    const g = await gpu();
+    const c: Case = { B: 2, T: 77, H: 6, Hkv: 2, D: 16, causal: true, pads: [0, 9], seed: 41 };
+    const outputs: Float32Array[][] = [];
+    for (const subgroups of [false, true]) {
+      if (subgroups && g.subgroupSize !== 8) continue; // the shared loads need 8-lane subgroups
+      const base = ops.planAttention(true);
+      const plan = { forward: { ...base.forward, subgroups }, dq: { ...base.dq, subgroups }, dkdv: { ...base.dkdv, subgroups } };
+      await checkFused(g, c, { backward: true, plan });
+      const x = inputs(g, c);
+      const o = { mask: x.tm, causal: c.causal, plan };
+      const fwd = ops.attention(g, x.tq, x.tk, x.tv, o);
+      const gr = ops.attentionBackward(g, x.tq, x.tk, x.tv, fwd.o, fwd.lse, x.tdo, o);
+      outputs.push(await Promise.all([fwd.o, fwd.lse, gr.dq, gr.dk, gr.dv].map((t) => t.read() as Promise<Float32Array>)));
+      x.release();
+    }
+    if (outputs.length === 2) outputs[1].forEach((t, i) => expect(Array.from(t), `output ${i}`).toEqual(Array.from(outputs[0][i])));
+  });
+
   it('hostile rows: huge scores, fully padded sequence, pad queries with no valid key', async () => {
     const g = await gpu();
     const c: Case = { B: 3, T: 20, H: 4, Hkv: 2, D: 16, causal: true, pads: [0, 7, 20], seed: 41 };

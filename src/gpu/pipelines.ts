@@ -9,7 +9,10 @@
 // instead (WGSL sizes function-scope arrays, such as register tiles, only by
 // const); a string value rewrites a module-scope `alias NAME = ...;` (the
 // element type of a kernel, e.g. f32, vec4<f32> or f16, which also enables
-// the f16 extension).
+// the f16 extension). A boolean const NAME also selects between lines
+//   // #if NAME   ...   // #else   ...   // #endif
+// (not nested), after the rewrite: code that only compiles with a feature
+// (subgroup builtins and `enable subgroups;`) sits in such a block.
 
 /** The bindings of a dispatch: uniform at 0?, then `inputs` read-only, then `outputs` read-write. */
 export interface BindingSignature {
@@ -101,6 +104,37 @@ export function specialise(code: string, rewrites: [string, number | boolean | s
       return `const ${name}: ${type} = ${literal};`;
     });
   }
-  return code;
+  return conditionals(code);
 }
 
+/** Keeps the `// #if NAME` / `// #else` branch that NAME's const value selects. */
+function conditionals(code: string): string {
+  if (!code.includes('// #if ')) return code;
+  const value = (name: string): boolean => {
+    const m = new RegExp(`^const\\s+${name}\\s*:\\s*bool\\s*=\\s*(true|false)\\s*;`, 'm').exec(code);
+    if (!m) throw new Error(`#if ${name}: the kernel has no module-scope const ${name}: bool`);
+    return m[1] === 'true';
+  };
+  const out: string[] = [];
+  let keep: boolean | null = null; // null: outside a block
+  let open = '';
+  for (const line of code.split('\n')) {
+    const t = line.trim();
+    const m = /^\/\/ #if (\w+)$/.exec(t);
+    if (m) {
+      if (keep !== null) throw new Error(`#if ${m[1]} inside #if ${open}: blocks do not nest`);
+      open = m[1];
+      keep = value(open);
+    } else if (t === '// #else') {
+      if (keep === null) throw new Error('#else without #if');
+      keep = !keep;
+    } else if (t === '// #endif') {
+      if (keep === null) throw new Error('#endif without #if');
+      keep = null;
+    } else if (keep !== false) {
+      out.push(line);
+    }
+  }
+  if (keep !== null) throw new Error(`#if ${open} has no #endif`);
+  return out.join('\n');
+}

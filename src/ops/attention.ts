@@ -23,6 +23,11 @@ export interface AttentionTile {
   LANES: number;
   R: number;
   TK: number;
+  /**
+   * Share the block's K / V (q / dO) loads through subgroup shuffles; default:
+   * when the device's fixed subgroup size equals LANES and TK (lavapipe: 8).
+   */
+  subgroups?: boolean;
 }
 
 export interface AttentionPlan {
@@ -125,8 +130,11 @@ function output(gpu: Gpu, op: string, name: string, t: Tensor<'f32'> | undefined
   return t;
 }
 
-function constants(d: Dims, t: AttentionTile) {
-  return { D: d.D, LANES: t.LANES, R: t.R, TK: t.TK };
+function constants(gpu: Gpu, d: Dims, t: AttentionTile) {
+  const fits = gpu.subgroupSize === t.LANES && t.TK === t.LANES;
+  const SUBGROUPS = t.subgroups ?? fits;
+  check(!SUBGROUPS || fits, 'attention', () => `subgroup loads need TK == LANES == the device's fixed subgroup size (TK ${t.TK}, LANES ${t.LANES}, subgroup ${gpu.subgroupSize ?? 'none or variable'})`);
+  return { D: d.D, LANES: t.LANES, R: t.R, TK: t.TK, SUBGROUPS };
 }
 
 /** [heads, row blocks, B] for a tile covering LANES * R rows. */
@@ -154,7 +162,7 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   gpu.dispatch({
     kernel: 'attention',
     entry: 'attention_forward',
-    constants: constants(d, d.plan.forward),
+    constants: constants(gpu, d, d.plan.forward),
     params: fusedParams(d),
     // Without a mask the kernel never reads binding 4; q stands in for it.
     inputs: [q, k, v, d.mask ?? q],
@@ -199,7 +207,7 @@ export function attentionBackward(
   gpu.dispatch({
     kernel: 'attention',
     entry: 'attention_backward_dq',
-    constants: constants(d, d.plan.dq),
+    constants: constants(gpu, d, d.plan.dq),
     params: fusedParams(d),
     inputs,
     outputs: [dq],
@@ -209,7 +217,7 @@ export function attentionBackward(
   gpu.dispatch({
     kernel: 'attention',
     entry: 'attention_backward_dkdv',
-    constants: constants(d, d.plan.dkdv),
+    constants: constants(gpu, d, d.plan.dkdv),
     params: fusedParams(d),
     inputs,
     outputs: [dk, dv],
