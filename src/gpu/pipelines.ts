@@ -109,7 +109,7 @@ export function specialise(code: string, rewrites: [string, number | boolean | s
 
 /** Keeps the `// #if NAME` / `// #else` branch that NAME's const value selects. */
 function conditionals(code: string): string {
-  if (!code.includes('// #if ')) return code;
+  if (!/^\s*\/\/ #(if|else|endif)\b/m.test(code)) return code;
   const value = (name: string): boolean => {
     const m = new RegExp(`^const\\s+${name}\\s*:\\s*bool\\s*=\\s*(true|false)\\s*;`, 'm').exec(code);
     if (!m) throw new Error(`#if ${name}: the kernel has no module-scope const ${name}: bool`);
