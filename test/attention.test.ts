@@ -140,6 +140,17 @@ describe('fused attention vs float64 reference', () => {
     await checkFused(g, { B: 2, T: 100, H: 6, Hkv: 2, D: 64, causal: true, pads: [5, 0], seed: 31 }, { backward: true, plan: { forward: t, dq: t, dkdv: t } });
   });
 
+  it('the CPU plan shrinks rows per lane for short sequences only', () => {
+    const rows = (T?: number) => { const p = ops.planAttention(true, T); return [p.forward.R, p.dq.R, p.dkdv.R]; };
+    expect(rows()).toEqual([16, 8, 8]);
+    expect(rows(1024)).toEqual([16, 8, 8]);
+    expect(rows(64)).toEqual([16, 8, 8]);
+    expect(rows(48)).toEqual([8, 8, 8]);
+    expect(rows(20)).toEqual([4, 4, 4]);
+    expect(rows(3)).toEqual([1, 1, 1]);
+    expect(ops.planAttention(false, 20).forward).toEqual({ LANES: 64, R: 1, TK: 8 });
+  });
+
   it('the CPU plan with and without subgroup-shared loads: both right, and bit-identical', async () => {
     const g = await gpu();
     const c: Case = { B: 2, T: 77, H: 6, Hkv: 2, D: 16, causal: true, pads: [0, 9], seed: 41 };
