@@ -12,10 +12,10 @@ const gpu = useGpu();
 const TOL = { rtol: 1e-4 };
 
 const dims = fc.oneof(fc.constantFrom(1, 2, 3, 4, 7, 8, 13, 16, 17, 31, 64, 65, 97, 130), fc.integer({ min: 1, max: 160 }));
-const VERSIONS: MatmulVersion[] = ['naive', 'regblock', 'regblock4', 'regblock_sg'];
-/** regblock_sg needs a workgroup of LANES (8 on a CPU adapter) to be one subgroup. */
+const VERSIONS: MatmulVersion[] = ['naive', 'regblock', 'regblock4', 'regblock_sg', 'regblock_sg_n4'];
+/** The regblock_sg versions need a workgroup of LANES (8 on a CPU adapter) to be one subgroup. */
 const runs = (g: { subgroupSize: number | null; isCpuAdapter: boolean }, v: MatmulVersion) =>
-  v !== 'regblock_sg' || g.subgroupSize === (g.isCpuAdapter ? 8 : 64);
+  !v.startsWith('regblock_sg') || g.subgroupSize === (g.isCpuAdapter ? 8 : 64);
 
 describe('matmul vs float64 reference', () => {
   it('every version, transpose, batch, alpha/beta, awkward shapes', async () => {
@@ -45,10 +45,13 @@ describe('matmul vs float64 reference', () => {
           for (const version of VERSIONS) {
             if (!runs(g, version)) continue;
             if (version === 'regblock4' && (K % 4 !== 0 || (transA ? M : K) % 4 !== 0 || (transB ? K : N) % 4 !== 0 || (b.length % 4) !== 0 || (a.length % 4) !== 0)) continue;
+            // vec4 loads of B along n: B not transposed, N a multiple of 4, 4 or 8 columns per lane.
+            if (version === 'regblock_sg_n4' && (transB || N % 4 !== 0)) continue;
+            const tile = version === 'regblock_sg_n4' ? { TM: 8, TN: N <= 32 ? 4 : 8 } : undefined;
             // Split-K (forced into 3 chunks, the last shorter or empty) for the register-blocked versions.
             for (const splits of version === 'naive' ? [1] : [1, 3]) {
               const out = beta === 0 ? poisoned(g, [batch, M, N]) : g.tensor(c0, [batch, M, N]);
-              matmul(g, ta, tb, { transA, transB, alpha, beta, out, version, splits });
+              matmul(g, ta, tb, { transA, transB, alpha, beta, out, version, splits, tile });
               expectClose(`${version} splits ${splits} M${M} N${N} K${K} b${batch} tA${transA} tB${transB}`, await out.read(), want.c, TOL, want.magnitude);
               out.release();
             }
@@ -61,24 +64,27 @@ describe('matmul vs float64 reference', () => {
     );
   });
 
-  it('every register tile of regblock, regblock4 and regblock_sg is right at the edges', async () => {
+  it('every register tile of regblock, regblock4 and the regblock_sg versions is right at the edges', async () => {
     const g = await gpu();
-    const M = 37, N = 150, K = 20;
-    const a = randomData(M * K, 5), b = randomData(K * N, 6);
-    const ta = g.tensor(a, [M, K]), tb = g.tensor(b, [K, N]);
-    const L = { M, N, K, batch: 1, transA: false, transB: false, lda: K, ldb: N, ldc: N, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0 };
-    const want = ref.matmul(L, a, b, null, M * N);
+    // N = 150 for the scalar versions; regblock_sg_n4 needs N % 4 == 0: 148 (not a multiple of a tile).
+    const M = 37, K = 20;
+    const operands = [150, 148].map((N) => {
+      const a = randomData(M * K, 5), b = randomData(K * N, 6);
+      const L = { M, N, K, batch: 1, transA: false, transB: false, lda: K, ldb: N, ldc: N, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0 };
+      return { N, ta: g.tensor(a, [M, K]), tb: g.tensor(b, [K, N]), want: ref.matmul(L, a, b, null, M * N) };
+    });
     // Each tile is its own pipeline (and LLVM compile, ~1-2 s on lavapipe): a spread, not all 20.
-    const tiles: [number, number, MatmulVersion][] = [[1, 1, 'regblock'], [2, 8, 'regblock4'], [4, 2, 'regblock'], [8, 4, 'regblock4'], [16, 8, 'regblock'], [8, 3, 'regblock_sg'], [16, 8, 'regblock_sg'], [32, 2, 'regblock_sg']];
+    const tiles: [number, number, MatmulVersion][] = [[1, 1, 'regblock'], [2, 8, 'regblock4'], [4, 2, 'regblock'], [8, 4, 'regblock4'], [16, 8, 'regblock'], [8, 3, 'regblock_sg'], [16, 8, 'regblock_sg'], [32, 2, 'regblock_sg'], [8, 4, 'regblock_sg_n4'], [16, 8, 'regblock_sg_n4']];
     for (const [TM, TN, version] of tiles) {
       if (!runs(g, version)) continue;
+      const { N, ta, tb, want } = operands[version === 'regblock_sg_n4' ? 1 : 0];
       const out = matmul(g, ta, tb, { version, tile: { TM, TN }, out: poisoned(g, [M, N]) });
-      expectClose(`${version} TM${TM} TN${TN}`, await out.read(), want.c, TOL, want.magnitude);
+      expectClose(`${version} TM${TM} TN${TN} N${N}`, await out.read(), want.c, TOL, want.magnitude);
       out.release();
     }
   });
 
-  it('regblock_sg sums in regblock\'s order (bit-identical) and is the CPU default when the subgroup is 8 lanes', async () => {
+  it('the regblock_sg versions sum in regblock\'s order (bit-identical) and are the CPU default when the subgroup is 8 lanes', async () => {
     const g = await gpu();
     if (!runs(g, 'regblock_sg')) return;
     for (const transA of [false, true]) {
@@ -87,9 +93,17 @@ describe('matmul vs float64 reference', () => {
       const [x, y] = await Promise.all((['regblock', 'regblock_sg'] as const).map((version) =>
         matmul(g, ta, tb, { transA, transB: true, version, tile: { TM: 16, TN: 8 } }).read()));
       expect(Array.from(y)).toEqual(Array.from(x));
+      // B not transposed: the vec4-along-n version too.
+      const tp = g.tensor(randomData(K * 72, 43), [K, 72]);
+      const [u, w] = await Promise.all((['regblock', 'regblock_sg_n4'] as const).map((version) =>
+        matmul(g, ta, tp, { transA, version, tile: { TM: 16, TN: 8 } }).read()));
+      expect(Array.from(w)).toEqual(Array.from(u));
     }
     const L = { M: 64, N: 64, K: 64, batch: 1, transA: false, transB: false, lda: 64, ldb: 64, ldc: 64, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0 };
-    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg');
+    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg_n4');
+    expect(planMatmul({ ...L, transB: true }, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 })).toMatchObject({ version: 'regblock_sg', TM: 32, TN: 4 });
+    expect(planMatmul({ ...L, N: 60, ldb: 60, ldc: 60 }, { a: 4096, b: 3840 }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg');
+    expect(planMatmul(L, { a: 4096, b: 4096, bHalf: true }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg');
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: null }).version).toBe('regblock');
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: false, subgroupSize: 32 }).version).toBe('regblock4');
     // Skinny with a long K (a LoRA gradient dA = du^T x: [8, 128] over 4096 tokens): split-K.

@@ -12,7 +12,7 @@ import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { MatmulLayout } from '../../reference/matmul.ts';
 
-export type MatmulVersion = 'naive' | 'regblock' | 'regblock4' | 'regblock_sg';
+export type MatmulVersion = 'naive' | 'regblock' | 'regblock4' | 'regblock_sg' | 'regblock_sg_n4';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -71,9 +71,12 @@ export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number; bHal
   // rows per workgroup, which keeps a long K in cache) measured 9-25% faster
   // at the decoder's x W^T and dY^T X shapes; even on plain products (NOTES).
   const tall = (version: MatmulVersion) => version === 'regblock_sg' && !force?.tile && L.M >= 32 && (L.transA || L.transB);
+  // regblock_sg_n4 loads B as vec4 along n: B not transposed, rows and batches
+  // of whole vec4s, f32, and at least 4 column groups per lane.
+  const n4 = !L.transB && !sizes.bHalf && [L.N, L.ldb, L.strideB, sizes.b].every((x) => x % 4 === 0) && L.N >= 4 * LANES * 2;
   const tm = (version: MatmulVersion) => {
     const TM = force?.tile?.TM ?? (tall(version) ? 32 : Math.min(16, nextPow2(L.M)));
-    return version === 'regblock_sg' ? Math.max(LANES, TM) : TM;
+    return version.startsWith('regblock_sg') ? Math.max(LANES, TM) : TM;
   };
   const tn = (version: MatmulVersion) => force?.tile?.TN ?? Math.min(tall(version) ? 4 : 8, nextPow2(Math.ceil(L.N / LANES)));
   const plan = (version: MatmulVersion): MatmulPlan => {
@@ -87,7 +90,7 @@ export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number; bHal
   };
   if (force?.version) return plan(force.version);
   if (L.M * L.N * L.K <= 16 * 16 * 16) return plan('naive');
-  if (dev.cpu) return plan(dev.subgroupSize === LANES ? 'regblock_sg' : 'regblock');
+  if (dev.cpu) return plan(dev.subgroupSize !== LANES ? 'regblock' : n4 ? 'regblock_sg_n4' : 'regblock_sg');
   const vec4 = !sizes.bHalf && [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
   return plan(vec4 ? 'regblock4' : 'regblock');
 }
@@ -164,9 +167,13 @@ export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: Matm
   const plan = planMatmul(L, { a: a.size, b: b.size, bHalf: half }, { cpu: gpu.isCpuAdapter, subgroupSize: gpu.subgroupSize }, force);
   check(a.dtype === 'f32' && (b.dtype === 'f32' || half) && c.dtype === 'f32' && !(half && plan.version === 'regblock4'), op,
     () => `A ${a.describe()} and C ${c.describe()} must be f32, B ${b.describe()} f32 or f16 (f16 B: not with regblock4)`);
-  if (plan.version === 'regblock_sg') {
+  if (plan.version.startsWith('regblock_sg')) {
     check(gpu.subgroupSize === plan.LANES && plan.TM % plan.LANES === 0, op,
-      () => `regblock_sg needs a fixed subgroup size of ${plan.LANES} (this device: ${gpu.subgroupSize ?? 'none or variable'}) and TM a multiple of it (TM ${plan.TM})`);
+      () => `${plan.version} needs a fixed subgroup size of ${plan.LANES} (this device: ${gpu.subgroupSize ?? 'none or variable'}) and TM a multiple of it (TM ${plan.TM})`);
+  }
+  if (plan.version === 'regblock_sg_n4') {
+    check(!L.transB && !half && [N, L.ldb, L.strideB, b.size].every((x) => x % 4 === 0) && plan.TN % 4 === 0 && N >= 4, op,
+      () => `regblock_sg_n4 needs B not transposed and f32, N, ldb, B's batch stride and size multiples of 4, and TN a multiple of 4 (${layout()}, TN ${plan.TN})`);
   }
   check(Number.isInteger(plan.splits) && plan.splits >= 1 && (plan.splits === 1 || plan.version !== 'naive'), op,
     () => `split-K needs a positive integer count and a regblock version (got ${plan.splits} for ${plan.version})`);
@@ -183,7 +190,7 @@ export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: Matm
   const partials = split ? gpu.empty([plan.splits * batch, M, N], 'f32', 'matmul.splitK') : null;
   const [ldc, strideC, alpha, beta] = partials ? [N, M * N, 1, 0] : [L.ldc, L.strideC, L.alpha, L.beta];
   gpu.dispatch({
-    kernel: plan.version === 'regblock_sg' ? 'matmul_subgroup' : 'matmul',
+    kernel: plan.version.startsWith('regblock_sg') ? 'matmul_subgroup' : 'matmul',
     entry: plan.version,
     constants,
     params: params().u32(M, N, K, L.lda, L.ldb, ldc, L.strideA, L.strideB, strideC).f32(alpha, beta).u32(batch, plan.kChunk),
