@@ -104,6 +104,8 @@ describe('matmul vs float64 reference', () => {
     expect(planMatmul({ ...L, transB: true }, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 })).toMatchObject({ version: 'regblock_sg', TM: 32, TN: 4 });
     expect(planMatmul({ ...L, N: 60, ldb: 60, ldc: 60 }, { a: 4096, b: 3840 }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg');
     expect(planMatmul(L, { a: 4096, b: 4096, bHalf: true }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg');
+    // A forced tile that is not whole vec4s per lane keeps the scalar loads (LoRA's tests force 4 x 2).
+    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }, { tile: { TM: 4, TN: 2 } }).version).toBe('regblock_sg');
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: null }).version).toBe('regblock');
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: false, subgroupSize: 32 }).version).toBe('regblock4');
     // Skinny with a long K (a LoRA gradient dA = du^T x: [8, 128] over 4096 tokens): split-K.

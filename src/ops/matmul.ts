@@ -72,7 +72,7 @@ export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number; bHal
   // at the decoder's x W^T and dY^T X shapes; even on plain products (NOTES).
   const tall = (version: MatmulVersion) => version === 'regblock_sg' && !force?.tile && L.M >= 32 && (L.transA || L.transB);
   // regblock_sg_n4 loads B as vec4 along n: B not transposed, rows and batches
-  // of whole vec4s, f32, and at least 4 column groups per lane.
+  // of whole vec4s, f32, and a tile (forced or planned) of whole vec4s per lane.
   const n4 = !L.transB && !sizes.bHalf && [L.N, L.ldb, L.strideB, sizes.b].every((x) => x % 4 === 0) && L.N >= 4 * LANES * 2;
   const tm = (version: MatmulVersion) => {
     const TM = force?.tile?.TM ?? (tall(version) ? 32 : Math.min(16, nextPow2(L.M)));
@@ -90,7 +90,7 @@ export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number; bHal
   };
   if (force?.version) return plan(force.version);
   if (L.M * L.N * L.K <= 16 * 16 * 16) return plan('naive');
-  if (dev.cpu) return plan(dev.subgroupSize !== LANES ? 'regblock' : n4 ? 'regblock_sg_n4' : 'regblock_sg');
+  if (dev.cpu) return plan(dev.subgroupSize !== LANES ? 'regblock' : n4 && tn('regblock_sg_n4') % 4 === 0 ? 'regblock_sg_n4' : 'regblock_sg');
   const vec4 = !sizes.bHalf && [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
   return plan(vec4 ? 'regblock4' : 'regblock');
 }
