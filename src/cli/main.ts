@@ -12,6 +12,7 @@ commands:
   generate    continue a prompt with a model folder (streams text)
   merge       fold LoRA adapters into a base model (linear or TIES); writes a full model folder
   pretrain    next-token training: from scratch, full, or LoRA; checkpoints and resume
+  serve       an HTTP server speaking OpenAI's embeddings API (dynamic batching)
   train       contrastive LoRA refinement into an embedding model (GradCache); a PEFT adapter
   help        this text
 `;
@@ -26,6 +27,7 @@ const commands: Record<string, () => Promise<{ run(args: string[]): Promise<numb
   generate: () => import('./generate.ts'),
   merge: () => import('./merge.ts'),
   pretrain: () => import('./pretrain.ts'),
+  serve: () => import('./serve.ts'),
   train: () => import('./train.ts'),
 };
 
