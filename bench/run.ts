@@ -45,9 +45,10 @@ import { embedSuite } from './suites/embed.ts';
 import { kernelsSuite } from './suites/kernels.ts';
 import { memorySuite } from './suites/memory.ts';
 import { modelSuite } from './suites/model.ts';
+import { serveSuite } from './suites/serve.ts';
 import type { BenchOptions, Suite, SuiteContext, SuiteEnv, SuiteReport } from './suites/suite.ts';
 
-const SUITES: Record<string, (ctx: SuiteContext) => Suite> = { kernels: kernelsSuite, model: modelSuite, embed: embedSuite, memory: memorySuite };
+const SUITES: Record<string, (ctx: SuiteContext) => Suite> = { kernels: kernelsSuite, model: modelSuite, embed: embedSuite, memory: memorySuite, serve: serveSuite };
 const DEFAULT_SUITES = ['kernels', 'model', 'embed'];
 /** Suites that can run the PyTorch peer. */
 const TORCH_SUITES = new Set(['kernels', 'model', 'embed']);

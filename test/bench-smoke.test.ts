@@ -26,10 +26,11 @@ describe('npm run bench (quick)', () => {
     expect(out).toMatch(/\| softmax scores \[/);
   });
 
-  it('model, embed and memory: throughput and peak bytes on small workloads', () => {
-    const out = bench(['--suite', 'model,embed,memory']);
+  it('model, embed, memory and serve: throughput, peak bytes and a loaded server on small workloads', () => {
+    const out = bench(['--suite', 'model,embed,memory,serve']);
     expect(out).toMatch(/--- suite model[\s\S]*tiny .*forward/);
     expect(out).toMatch(/--- suite embed[\s\S]*texts\/s/);
+    expect(out).toMatch(/\| tiny, 4 clients, 1 input per request \| \d+ \| 0 \| [\d.]+ \|/);
     expect(out).toMatch(/\| smollm2-135m LoRA contrastive step, 4 triplets x 16 tokens, GradCache mini-batch 2 \| [\d.]+ \| [\d,]+ \| [\d,]+ \| \d+ \| \d+% \|/);
   });
 });
