@@ -32,4 +32,16 @@ describe('per-kernel profile', () => {
     await expect(g.profileEnd()).rejects.toThrow(/no profile is running/);
     expect(() => g.profileBegin(5000)).toThrow(/capacity 5000 must be 1\.\.2048/);
   });
+
+  it('timeGpu times one pass around the recorded work (the same timestamp read-back)', async () => {
+    const g = await gpu();
+    const x = g.tensor(Float32Array.from({ length: 64 }, (_, i) => i), [64]);
+    let y: ReturnType<typeof scale> | null = null;
+    const ms = await g.timeGpu(() => { y = scale(g, 3, x); });
+    if (g.hasFeature('timestamp-query')) {
+      expect(ms).not.toBeNull();
+      expect(ms!).toBeGreaterThanOrEqual(0);
+    } else expect(ms).toBeNull();
+    expect((await y!.read())[5]).toBe(15);
+  });
 });

@@ -10,7 +10,7 @@
 import { acquireDevice, describeAdapter, type AcquireOptions } from './device.ts';
 import { DeviceLostError, GpuError, OpInputError, fmtShape } from './errors.ts';
 import { KERNEL_FILES, kernelSource } from './kernel-source.ts';
-import { BufferPool, sizeClass } from './pool.ts';
+import { BufferPool, StagingPool } from './pool.ts';
 import { f16BitsToNumber, numberToF16Bits } from '../io/dtypes.ts';
 import { quietWait } from './quiet-wait.ts';
 import { PipelineCache } from './pipelines.ts';
@@ -68,6 +68,7 @@ export class Gpu {
   #sources = new Map<string, string>();
   #pipelines: PipelineCache;
   #uniforms: UniformArenas;
+  #staging: StagingPool;
 
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
@@ -100,6 +101,7 @@ export class Gpu {
     this.pool = new BufferPool(device);
     this.#pipelines = new PipelineCache(device, this.#sources);
     this.#uniforms = new UniformArenas(device, device.limits.minUniformBufferOffsetAlignment);
+    this.#staging = new StagingPool(device);
     this.limits = device.limits;
     this.features = new Set([...device.features].map(String));
     this.adapterName = describeAdapter(adapter);
@@ -319,7 +321,7 @@ export class Gpu {
     this.#assertUsable();
     if (t.released) throw new OpInputError(`read: ${t.describe()} was released`);
     const bytes = Math.max(4, t.paddedByteLength);
-    const staging = this.#stagingFor(bytes);
+    const staging = this.#staging.acquire(bytes);
     this.#endPass();
     this.#encoderNow().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
     this.#labels.push(`read ${t.describe()}`);
@@ -332,36 +334,8 @@ export class Gpu {
       if (t.dtype === 'f16') return Float32Array.from(new Uint16Array(copy), f16BitsToNumber) as TypedArrayOf<D>;
       return (t.dtype === 'f32' ? new Float32Array(copy) : t.dtype === 'i32' ? new Int32Array(copy) : new Uint32Array(copy)) as TypedArrayOf<D>;
     } finally {
-      this.#stagingDone(staging);
+      this.#staging.release(staging);
     }
-  }
-
-  // Read-back staging buffers, kept by size class so that repeated reads (a
-  // training step's loss, an embedding batch) create no buffer after the first.
-  #staging = new Map<number, GPUBuffer[]>();
-  #stagingCreated = 0;
-  static readonly #STAGING_KEEP = 4; // per size class
-
-  #stagingFor(bytes: number): GPUBuffer {
-    const size = sizeClass(bytes);
-    const kept = this.#staging.get(size)?.pop();
-    if (kept) return kept;
-    this.#stagingCreated++;
-    return this.device.createBuffer({ size, usage: MAP_READ | COPY_DST, label: `read staging ${size}` });
-  }
-
-  #stagingDone(buffer: GPUBuffer): void {
-    if (buffer.mapState !== 'unmapped') {
-      buffer.destroy(); // a read that failed half-way: never reuse a buffer in an unknown state
-      return;
-    }
-    const list = this.#staging.get(buffer.size) ?? [];
-    if (list.length >= Gpu.#STAGING_KEEP) {
-      buffer.destroy();
-      return;
-    }
-    list.push(buffer);
-    this.#staging.set(buffer.size, list);
   }
 
   /**
@@ -369,7 +343,7 @@ export class Gpu {
    * uniform arenas. A training or embedding step after the first creates none.
    */
   get buffersCreated(): number {
-    return this.pool.stats().created + this.#stagingCreated + this.#uniforms.created;
+    return this.pool.stats().created + this.#staging.created + this.#uniforms.created;
   }
 
   /**
@@ -384,25 +358,38 @@ export class Gpu {
     }
     this.flush();
     const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 });
-    const resolve = this.device.createBuffer({ size: 16, usage: QUERY_RESOLVE | COPY_SRC });
-    const readBuf = this.device.createBuffer({ size: 16, usage: MAP_READ | COPY_DST });
     this.#encoderNow();
     this.#pass = this.#encoder!.beginComputePass({
       timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
     });
     record();
     this.#endPass();
-    this.#encoder!.resolveQuerySet(querySet, 0, 2, resolve, 0);
-    this.#encoder!.copyBufferToBuffer(resolve, 0, readBuf, 0, 16);
-    this.flush();
     try {
-      await this.#race(readBuf.mapAsync(MAP_READ));
-      await this.#checkErrors();
-      const [t0, t1] = new BigUint64Array(readBuf.getMappedRange());
-      readBuf.unmap();
+      const [t0, t1] = await this.#readTimestamps(querySet, 2);
       return Number(t1 - t0) / 1e6;
     } finally {
       querySet.destroy();
+    }
+  }
+
+  /** Records the resolve of `count` timestamps, submits, and reads them back (ns). */
+  async #readTimestamps(querySet: GPUQuerySet, count: number): Promise<BigUint64Array> {
+    const bytes = Math.max(16, 8 * count);
+    const resolve = this.device.createBuffer({ size: bytes, usage: QUERY_RESOLVE | COPY_SRC });
+    const readBuf = this.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST });
+    try {
+      if (count > 0) {
+        this.#endPass();
+        this.#encoderNow().resolveQuerySet(querySet, 0, count, resolve, 0);
+        this.#encoder!.copyBufferToBuffer(resolve, 0, readBuf, 0, bytes);
+      }
+      this.flush();
+      await this.#race(readBuf.mapAsync(MAP_READ));
+      await this.#checkErrors();
+      const stamps = new BigUint64Array(readBuf.getMappedRange().slice(0));
+      readBuf.unmap();
+      return stamps;
+    } finally {
       resolve.destroy();
       readBuf.destroy();
     }
@@ -430,33 +417,11 @@ export class Gpu {
     const profile = this.#profile;
     if (!profile) throw new OpInputError('profileEnd: no profile is running (call profileBegin first)');
     this.#profile = null;
-    const n = profile.names.length;
-    const bytes = Math.max(16, 16 * n);
-    const resolve = this.device.createBuffer({ size: bytes, usage: QUERY_RESOLVE | COPY_SRC });
-    const readBuf = this.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST });
     try {
-      if (n > 0) {
-        this.#endPass();
-        this.#encoderNow().resolveQuerySet(profile.querySet, 0, 2 * n, resolve, 0);
-        this.#encoder!.copyBufferToBuffer(resolve, 0, readBuf, 0, bytes);
-      }
-      this.flush();
-      await this.#race(readBuf.mapAsync(MAP_READ));
-      await this.#checkErrors();
-      const stamps = new BigUint64Array(readBuf.getMappedRange().slice(0));
-      readBuf.unmap();
-      const byName = new Map<string, { name: string; ms: number; count: number }>();
-      (by === 'entry' ? profile.names : profile.labels).forEach((name, i) => {
-        const row = byName.get(name) ?? { name, ms: 0, count: 0 };
-        row.ms += Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6;
-        row.count++;
-        byName.set(name, row);
-      });
-      return [...byName.values()].sort((a, b) => b.ms - a.ms);
+      const stamps = await this.#readTimestamps(profile.querySet, 2 * profile.names.length);
+      return profileRows(by === 'entry' ? profile.names : profile.labels, stamps);
     } finally {
       profile.querySet.destroy();
-      resolve.destroy();
-      readBuf.destroy();
     }
   }
 
@@ -464,12 +429,7 @@ export class Gpu {
   trim(): void {
     this.flush();
     this.pool.trim();
-    this.#dropStaging();
-  }
-
-  #dropStaging(): void {
-    for (const list of this.#staging.values()) for (const b of list) b.destroy();
-    this.#staging.clear();
+    this.#staging.trim();
   }
 
   /** Frees every buffer and the device, and lets the process exit. */
@@ -479,7 +439,7 @@ export class Gpu {
     this.#encoder = null;
     this.#pass = null;
     this.pool.destroyAll();
-    this.#dropStaging();
+    this.#staging.trim();
     this.#uniforms.destroy();
     this.device.destroy();
     this.#release();
@@ -533,6 +493,18 @@ export class Gpu {
     }
   }
 
+}
+
+/** GPU ms and count per name from [start, end] timestamp pairs (ns), slowest first. */
+function profileRows(names: string[], stamps: BigUint64Array): { name: string; ms: number; count: number }[] {
+  const byName = new Map<string, { name: string; ms: number; count: number }>();
+  names.forEach((name, i) => {
+    const row = byName.get(name) ?? { name, ms: 0, count: 0 };
+    row.ms += Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6;
+    row.count++;
+    byName.set(name, row);
+  });
+  return [...byName.values()].sort((a, b) => b.ms - a.ms);
 }
 
 function summarise(labels: string[]): string {

@@ -87,3 +87,42 @@ export class BufferPool {
     this.#stats.liveBytes = 0;
   }
 }
+
+/**
+ * Read-back staging buffers (MAP_READ | COPY_DST), kept by size class like the
+ * storage pool, so repeated reads (a training step's loss, an embedding
+ * batch) create no buffer after the first. At most KEEP idle per class; a
+ * buffer handed back still mapped (a read that failed half-way) is destroyed.
+ */
+export class StagingPool {
+  static readonly KEEP = 4;
+  readonly #free = new Map<number, GPUBuffer[]>();
+  /** Staging buffers created so far. */
+  created = 0;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  acquire(bytes: number): GPUBuffer {
+    const size = sizeClass(bytes);
+    const kept = this.#free.get(size)?.pop();
+    if (kept) return kept;
+    this.created++;
+    return this.device.createBuffer({ size, usage: 0x1 /* MAP_READ */ | 0x8 /* COPY_DST */, label: `read staging ${size}` });
+  }
+
+  release(buffer: GPUBuffer): void {
+    const list = this.#free.get(buffer.size) ?? [];
+    if (buffer.mapState !== 'unmapped' || list.length >= StagingPool.KEEP) {
+      buffer.destroy();
+      return;
+    }
+    list.push(buffer);
+    this.#free.set(buffer.size, list);
+  }
+
+  /** Destroys the idle buffers. */
+  trim(): void {
+    for (const list of this.#free.values()) for (const b of list) b.destroy();
+    this.#free.clear();
+  }
+}
