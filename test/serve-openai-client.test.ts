@@ -8,6 +8,7 @@ import { Embedder } from '../src/embed/embedder.ts';
 import { readTokenizer } from '../src/io/tokenizer.ts';
 import { loadDecoder, releaseDecoder, type Decoder } from '../src/model/decoder.ts';
 import { embedderBackend } from '../src/serve/backend.ts';
+import { base64Float32 } from '../src/serve/openai-shapes.ts';
 import { EmbeddingServer } from '../src/serve/server.ts';
 import { expectClose, useGpu } from './helpers.ts';
 
@@ -44,7 +45,7 @@ describe('openai client against lco serve', () => {
       expect(r.data.map((d) => d.index)).toEqual([0, 1, 2]);
       r.data.forEach((d, i) => {
         // The client hands base64 back as the string it received when asked for it explicitly.
-        const v = typeof d.embedding === 'string' ? new Float32Array(Uint8Array.from(Buffer.from(d.embedding, 'base64')).buffer) : Float32Array.from(d.embedding);
+        const v = typeof d.embedding === 'string' ? base64Float32(d.embedding) : Float32Array.from(d.embedding);
         expectClose(`${encoding_format} ${i}`, v, want[i], { rtol: 1e-5 });
       });
       const tokens = TEXTS.reduce((s, t) => s + embedder.tokenize(t, {}).length, 0);

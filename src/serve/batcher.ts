@@ -89,9 +89,16 @@ export class Batcher {
       throw new QueueFullError(`the queue holds ${this.#queue.length} of at most ${this.opts.maxQueue} inputs; ${rows.length} more do not fit`);
     }
     return new Promise<Float32Array[]>((resolve, reject) => {
-      const job: Job = { results: new Array(rows.length), left: rows.length, done: false, resolve, reject };
       if (signal?.aborted) return reject(signal.reason);
-      signal?.addEventListener('abort', () => this.#fail(job, signal.reason), { once: true });
+      // The abort listener goes when the job settles, so a long-lived signal holds no old job.
+      const onAbort = () => this.#fail(job, signal!.reason);
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      const job: Job = {
+        results: new Array(rows.length), left: rows.length, done: false,
+        resolve: (v) => (settled(), resolve(v)),
+        reject: (e) => (settled(), reject(e)),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       rows.forEach((ids, index) => this.#queue.push({ job, index, ids }));
       if (this.#queue.length >= this.opts.batchSize) this.#wake?.();
       void this.#work();

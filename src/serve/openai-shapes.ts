@@ -77,8 +77,12 @@ export function errorBody(e: ApiError): ErrorBody {
   return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
 }
 
+// Typed arrays use the platform's byte order; OpenAI's bytes are little-endian.
+const LITTLE_ENDIAN = new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f;
+
 /** The little-endian float32 bytes of `v` in base64 (what OpenAI's encoding_format "base64" sends). */
 export function float32Base64(v: Float32Array): string {
+  if (LITTLE_ENDIAN) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
   const bytes = Buffer.alloc(v.length * 4);
   for (let i = 0; i < v.length; i++) bytes.writeFloatLE(v[i], i * 4);
   return bytes.toString('base64');
@@ -87,6 +91,7 @@ export function float32Base64(v: Float32Array): string {
 /** The inverse of float32Base64. */
 export function base64Float32(s: string): Float32Array {
   const bytes = Buffer.from(s, 'base64');
+  if (LITTLE_ENDIAN) return new Float32Array(Uint8Array.from(bytes).buffer); // copied: Buffer's offset may be unaligned
   const out = new Float32Array(bytes.length / 4);
   for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
   return out;
