@@ -57,53 +57,41 @@ export function describePeer(p: PeerRun): string {
 }
 
 /**
- * Runs torch_decoder.py on cfg for `modes`, with the extra arguments `args`
- * (shape, optimizer, --batch-file ...); `files` are written into a temp dir
- * first and their paths substituted for `{name}` in args. Rejects with the
- * peer's last stderr line when it fails.
+ * Runs a peer script (in this folder) with `args`: `files` are written into a
+ * temp dir first and `{name}` in args becomes that file's path. Returns the
+ * JSON line it prints last, {version, threads, blas, results: {key: {ms}}},
+ * with ms per key; rejects with the script's last stderr line on failure.
  */
-export async function runTorchPeer(
-  torch: Torch, cfg: DecoderConfig, modes: string[], args: string[], minMs: number, files: Record<string, string> = {},
-): Promise<PeerRun> {
+async function runPeerScript(torch: Torch, script: string, args: string[], files: Record<string, string>): Promise<PeerRun> {
   const dir = await mkdtemp(join(os.tmpdir(), 'lco-bench-peer-'));
   try {
-    const config = join(dir, 'config.json');
-    await writeFile(config, JSON.stringify(toHfConfig(cfg)));
     for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
-    const script = fileURLToPath(new URL('./torch_decoder.py', import.meta.url));
-    const argv = [script, '--config', config, '--time-ms', String(minMs), '--modes', modes.join(','),
-      ...args.map((a) => a.replace(/^\{(.+)\}$/, (_, name: string) => join(dir, name)))];
+    const argv = [fileURLToPath(new URL(`./${script}`, import.meta.url)), ...args.map((a) => a.replace(/^\{(.+)\}$/, (_, name: string) => join(dir, name)))];
     const { code, stdout, stderr } = await runPython(torch.python, argv);
     const line = stdout.trim().split('\n').at(-1) ?? '';
-    if (code !== 0 || !line.startsWith('{')) {
-      throw new Error(`torch_decoder.py exited ${code}: ${(stderr.trim().split('\n').at(-1) ?? '') || 'no JSON line on stdout'}`);
-    }
-    const j = JSON.parse(line) as { version: string; threads: number; blas: string; results: Record<string, { ms: number }> };
-    const ms: Record<string, number> = {};
-    for (const m of modes) {
-      const r = j.results[m];
-      if (!r || !(r.ms > 0)) throw new Error(`torch_decoder.py: no result for mode ${m} in ${line}`);
-      ms[m] = r.ms;
-    }
-    return { version: j.version, threads: j.threads, blas: j.blas, ms };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** Runs torch_matmul.py on `shapes`; ms per call by shape name. */
-export async function runTorchMatmul(torch: Torch, shapes: MatmulShape[], minMs: number): Promise<PeerRun> {
-  const dir = await mkdtemp(join(os.tmpdir(), 'lco-bench-matmul-'));
-  try {
-    const file = join(dir, 'shapes.json');
-    await writeFile(file, JSON.stringify(shapes));
-    const script = fileURLToPath(new URL('./torch_matmul.py', import.meta.url));
-    const { code, stdout, stderr } = await runPython(torch.python, [script, '--shapes', file, '--time-ms', String(minMs)]);
-    const line = stdout.trim().split('\n').at(-1) ?? '';
-    if (code !== 0 || !line.startsWith('{')) throw new Error(`torch_matmul.py exited ${code}: ${(stderr.trim().split('\n').at(-1) ?? '') || 'no JSON line on stdout'}`);
+    if (code !== 0 || !line.startsWith('{')) throw new Error(`${script} exited ${code}: ${(stderr.trim().split('\n').at(-1) ?? '') || 'no JSON line on stdout'}`);
     const j = JSON.parse(line) as { version: string; threads: number; blas: string; results: Record<string, { ms: number }> };
     return { version: j.version, threads: j.threads, blas: j.blas, ms: Object.fromEntries(Object.entries(j.results).map(([k, v]) => [k, v.ms])) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs torch_decoder.py on cfg for `modes`, with the extra arguments `args`
+ * (shape, optimizer, --batch-file {name} ...) and their `files`.
+ */
+export async function runTorchPeer(
+  torch: Torch, cfg: DecoderConfig, modes: string[], args: string[], minMs: number, files: Record<string, string> = {},
+): Promise<PeerRun> {
+  const run = await runPeerScript(torch, 'torch_decoder.py',
+    ['--config', '{config.json}', '--time-ms', String(minMs), '--modes', modes.join(','), ...args],
+    { ...files, 'config.json': JSON.stringify(toHfConfig(cfg)) });
+  for (const m of modes) if (!(run.ms[m] > 0)) throw new Error(`torch_decoder.py: no result for mode ${m}`);
+  return run;
+}
+
+/** Runs torch_matmul.py on `shapes`; ms per call by shape name. */
+export function runTorchMatmul(torch: Torch, shapes: MatmulShape[], minMs: number): Promise<PeerRun> {
+  return runPeerScript(torch, 'torch_matmul.py', ['--shapes', '{shapes.json}', '--time-ms', String(minMs)], { 'shapes.json': JSON.stringify(shapes) });
 }
