@@ -11,11 +11,12 @@
 import { Gpu } from '../src/gpu/gpu.ts';
 import { randomDecoder, releaseDecoder } from '../src/model/decoder.ts';
 import { decoderForward } from '../src/model/forward.ts';
-import { createLora, LORA_TARGETS, releaseLora } from '../src/model/lora.ts';
+import { createLora, releaseLora } from '../src/model/lora.ts';
 import { presetConfig } from '../src/model/presets.ts';
-import { gradCacheStep } from '../src/train/gradcache.ts';
 import { accumulateMicroBatch, uploadWindows } from '../src/train/lm-trainer.ts';
 import { gradMap, loraParams, optimizerStep, releaseParams, zeroGrads } from '../src/train/optimizer.ts';
+import { recordContrastiveStep } from './contrastive-step.ts';
+import { ADAMW, LORA, LR, randomBatch } from './suites/model.ts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
@@ -30,12 +31,11 @@ const top = Number(arg('--top', '40'));
 const gpu = await Gpu.create();
 const cfg = presetConfig(preset);
 const model = await randomDecoder(gpu, cfg, 0);
-const lora = createLora(gpu, cfg, { r: 8, alpha: 16, dropout: 0.05, rslora: false, targets: [...LORA_TARGETS] }, 0);
+const lora = createLora(gpu, cfg, LORA, 0);
 const params = loraParams(gpu, lora);
 const grads = gradMap(params);
-let seed = 1;
-const ids = Int32Array.from({ length: B * T }, () => (seed = (seed * 48271) % 2147483647) % cfg.vocab);
-const batch = uploadWindows(gpu, ids, ids, B, T, cfg.vocab);
+const windows = randomBatch(cfg.vocab, B, T, 1);
+const batch = uploadWindows(gpu, windows.ids, windows.targets, B, T, cfg.vocab);
 const rows = (n: number, len: number) => Array.from({ length: n }, (_, r) => Array.from({ length: len }, (_, t) => (r * 7919 + t * 104729) % cfg.vocab));
 const anchors = rows(B, T), candidates = rows(2 * B, T);
 
@@ -45,13 +45,9 @@ const steps: Record<string, (step: number) => void> = {
     zeroGrads(gpu, params);
     const loss = gpu.zeros([1], 'f32', 'profile.loss');
     accumulateMicroBatch(gpu, model, lora, grads, batch, B * T, loss, step);
-    for (const t of [loss, optimizerStep(gpu, params, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clip: 1 }, 1e-4, step)]) t.release();
+    for (const t of [loss, optimizerStep(gpu, params, ADAMW, LR, step)]) t.release();
   },
-  'contrastive lora (GradCache)': (step) => {
-    zeroGrads(gpu, params);
-    const loss = gradCacheStep(gpu, model, lora, grads, { anchors, candidates }, { temperature: 0.05, symmetric: false }, { miniBatch: B, pooling: 'lasttoken', seed: step });
-    for (const t of [loss, optimizerStep(gpu, params, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clip: 1 }, 1e-4, step)]) t.release();
-  },
+  'contrastive lora (GradCache)': (step) => recordContrastiveStep(gpu, model, lora, params, grads, { anchors, candidates }, B, LR, step).release(),
 };
 
 console.log(`${preset} B${B} T${T} on ${gpu.adapterName}`);

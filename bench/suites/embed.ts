@@ -41,16 +41,14 @@ import { parseConfig, type DecoderConfig } from '../../src/model/config.ts';
 import { loadDecoder, randomDecoder, releaseDecoder, type Decoder } from '../../src/model/decoder.ts';
 import { createLora, releaseLora } from '../../src/model/lora.ts';
 import { presetConfig } from '../../src/model/presets.ts';
-import { gradCacheStep } from '../../src/train/gradcache.ts';
-import { gradMap, loraParams, optimizerStep, releaseParams, zeroGrads, type AdamWOptions } from '../../src/train/optimizer.ts';
+import { gradMap, loraParams, releaseParams } from '../../src/train/optimizer.ts';
+import { CONTRASTIVE_ADAMW, CONTRASTIVE_TEMPERATURE, recordContrastiveStep } from '../contrastive-step.ts';
 import { describePeer, runTorchPeer, type PeerRun } from '../peers/torch.ts';
 import { timeCalls } from '../timing.ts';
 import { LORA } from './model.ts';
 import { fmt, fmtBytes, mib, missing, type Suite, type SuiteContext, type SuiteEnv, type SuiteReport } from './suite.ts';
 
 const TINY_DIR = fileURLToPath(new URL('../../fixtures/tiny-decoder', import.meta.url));
-const TEMPERATURE = 0.05;
-const ADAMW: AdamWOptions = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clip: 1 };
 const LR = 1e-3;
 /** Longest token sequence a training text may have (as the trainer's default). */
 const MAX_LENGTH = 128;
@@ -197,7 +195,7 @@ export function embedSuite(ctx: SuiteContext): Suite {
           contrastive: { anchors: wl.anchorBatches.map(batchJson), candidates: wl.candidateBatches.map(batchJson) },
         });
         const args = ['--batch-file', '{batches.json}', '--lora-r', String(LORA.r), '--lora-alpha', String(LORA.alpha), '--lora-dropout', String(LORA.dropout),
-          '--lr', String(LR), '--beta2', String(ADAMW.beta2), '--weight-decay', String(ADAMW.weightDecay), '--temperature', String(TEMPERATURE)];
+          '--lr', String(LR), '--beta2', String(CONTRASTIVE_ADAMW.beta2), '--weight-decay', String(CONTRASTIVE_ADAMW.weightDecay), '--temperature', String(CONTRASTIVE_TEMPERATURE)];
         try {
           const r = await runTorchPeer(ctx.torch, configOf(w), modes, args, minMs, { 'batches.json': file });
           wl.torch = r;
@@ -288,12 +286,9 @@ async function trainRow(gpu: Gpu, model: Decoder, tok: Tokenizer, wl: Workload, 
   try {
     const t = await timeCalls(async () => {
       step++;
-      zeroGrads(gpu, params);
-      const loss = gradCacheStep(gpu, model, lora, grads, { anchors, candidates }, { temperature: TEMPERATURE, symmetric: false }, { miniBatch: B, pooling: 'lasttoken', seed: step });
-      const norm = optimizerStep(gpu, params, ADAMW, LR, step);
+      const loss = recordContrastiveStep(gpu, model, lora, params, grads, { anchors, candidates }, B, LR, step);
       await gpu.read(loss);
       loss.release();
-      norm.release();
     }, { minMs, afterWarmup: () => gpu.pool.resetPeak() });
     return {
       name: wl.trainName, items: B, unit: 'triplets/s', tokens: count(anchors) + count(candidates),

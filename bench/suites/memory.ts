@@ -24,17 +24,15 @@ import { presetConfig } from '../../src/model/presets.ts';
 import { randomDecoder, releaseDecoder } from '../../src/model/decoder.ts';
 import { createLora, releaseLora } from '../../src/model/lora.ts';
 import { rng } from '../../src/doctor/compare.ts';
-import { gradCacheStep } from '../../src/train/gradcache.ts';
-import { gradMap, loraParams, optimizerStep, releaseParams, zeroGrads, type AdamWOptions } from '../../src/train/optimizer.ts';
+import { gradMap, loraParams, releaseParams } from '../../src/train/optimizer.ts';
+import { recordContrastiveStep } from '../contrastive-step.ts';
 import { timeCalls } from '../timing.ts';
 import { LORA } from './model.ts';
 import { fmt, fmtBytes, mib, type Suite, type SuiteContext, type SuiteEnv, type SuiteReport } from './suite.ts';
 
 const PRESET = 'smollm2-135m';
 const TARGET_BYTES = 4 * 2 ** 30;
-const ADAMW: AdamWOptions = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clip: 1 };
 const LR = 1e-4;
-const TEMPERATURE = 0.05;
 
 const FULL = { triplets: 32, T: 128, miniBatch: 8 };
 const QUICK = { triplets: 4, T: 16, miniBatch: 2 };
@@ -79,12 +77,9 @@ export function memorySuite(ctx: SuiteContext): Suite {
         const before = gpu.pool.stats().liveBytes;
         let lossValue = NaN;
         const t = await timeCalls(async () => {
-          zeroGrads(gpu, params);
-          const loss = gradCacheStep(gpu, model, lora, grads, { anchors, candidates }, { temperature: TEMPERATURE, symmetric: false }, { miniBatch, pooling: 'lasttoken', seed: 1 });
-          const norm = optimizerStep(gpu, params, ADAMW, LR, 1);
+          const loss = recordContrastiveStep(gpu, model, lora, params, grads, { anchors, candidates }, miniBatch, LR, 1);
           lossValue = (await gpu.read(loss))[0];
           loss.release();
-          norm.release();
         }, { minMs: 0, minIters: 1, warmup: false, afterWarmup: () => gpu.pool.resetPeak() });
         const s = gpu.pool.stats();
         const peak = s.peakLiveBytes;
