@@ -37,6 +37,7 @@
 // up to 7x (bench/NOTES.md), so no peer runs while it exists. All waits on
 // the GPU, ours and tfjs's, go through quietWait (src/gpu/quiet-wait.ts).
 import { Gpu } from '../src/gpu/gpu.ts';
+import { atLeast, formatHelp, parseArgs, UsageError, type FlagSpecs } from '../src/cli/args.ts';
 import { loadTfjs, type TfjsPeer } from './peers/tfjs.ts';
 import { shareDawnOnNavigator } from './peers/tfjs-decoder.ts';
 import { findTorch } from './peers/torch.ts';
@@ -53,62 +54,45 @@ const DEFAULT_SUITES = ['kernels', 'model', 'embed'];
 /** Suites that can run the PyTorch peer. */
 const TORCH_SUITES = new Set(['kernels', 'model', 'embed']);
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
+const FLAGS = {
+  suite: { type: 'string', value: 'LIST', help: `comma-separated suites (default ${DEFAULT_SUITES.join(',')})` },
+  filter: { type: 'string', value: 'REGEX', help: 'only cases whose name matches (case-insensitive)' },
+  time: { type: 'number', value: 'MS', help: 'minimum timed milliseconds per case' },
+  'no-peers': { type: 'boolean', help: 'no tfjs, no PyTorch' },
+  'no-write': { type: 'boolean', help: 'print only' },
+  quick: { type: 'boolean', help: 'small workloads and short timing (never writes)' },
+  'mini-batch': { type: 'number', integer: true, value: 'N', help: "the memory suite's GradCache mini-batch" },
+  results: { type: 'string', value: 'PATH', help: 'write the blocks to this file instead of bench/RESULTS.md' },
+} as const satisfies FlagSpecs;
 
-function parseArgs(argv: string[]): { suites: string[]; options: BenchOptions; write: boolean; results?: string } {
-  let suites = DEFAULT_SUITES;
-  let filter: string | undefined;
-  let time: number | undefined;
-  let miniBatch: number | undefined;
-  let peers = true;
-  let write = true;
-  let quick = false;
-  let results: string | undefined;
-  const value = (i: number, flag: string): string => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
-    return v;
-  };
-  const positive = (v: string, flag: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new UsageError(`${flag} ${v}: expected a number >= ${min}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--suite') {
-      suites = value(i++, a).split(',').map((s) => s.trim()).filter(Boolean);
-      const unknown = suites.filter((s) => !(s in SUITES));
-      if (unknown.length > 0 || suites.length === 0) throw new UsageError(`--suite ${argv[i]}: unknown suite ${unknown.join(', ') || '(none)'} (known: ${Object.keys(SUITES).join(', ')})`);
-    } else if (a === '--filter') filter = value(i++, a);
-    else if (a === '--time') time = positive(value(i++, a), a, 0);
-    else if (a === '--mini-batch') {
-      miniBatch = positive(value(i++, a), a, 1);
-      if (!Number.isInteger(miniBatch)) throw new UsageError(`--mini-batch ${miniBatch}: expected an integer`);
-    } else if (a === '--no-peers') peers = false;
-    else if (a === '--no-write') write = false;
-    else if (a === '--quick') quick = true;
-    else if (a === '--results') results = value(i++, a);
-    else throw new UsageError(`unknown argument ${a} (see the header of bench/run.ts)`);
+function benchArgs(argv: string[]): { suites: string[]; options: BenchOptions; write: boolean; results?: string } {
+  const { flags: f, positional, help } = parseArgs(FLAGS, argv);
+  if (help) {
+    console.log(formatHelp('usage: npm run bench [-- --suite LIST] [options]  (suites: ' + Object.keys(SUITES).join(', ') + '; see bench/run.ts)', FLAGS));
+    process.exit(0);
   }
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]} (see the header of bench/run.ts)`);
+  atLeast('time', f.time, 0);
+  atLeast('mini-batch', f['mini-batch'], 1);
+  const suites = f.suite === undefined ? DEFAULT_SUITES : f.suite.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = suites.filter((s) => !(s in SUITES));
+  if (unknown.length > 0 || suites.length === 0) throw new UsageError(`--suite ${f.suite}: unknown suite ${unknown.join(', ') || '(none)'} (known: ${Object.keys(SUITES).join(', ')})`);
   let re: RegExp;
   try {
-    re = new RegExp(filter ?? '.', 'i');
+    re = new RegExp(f.filter ?? '.', 'i');
   } catch (err) {
-    throw new UsageError(`--filter ${filter}: ${(err as Error).message}`);
+    throw new UsageError(`--filter ${f.filter}: ${(err as Error).message}`);
   }
   return {
     suites: [...new Set(suites)],
-    options: { filter: re, filtered: filter !== undefined, time, quick, peers, miniBatch },
-    write: write && filter === undefined && !quick,
-    results,
+    options: { filter: re, filtered: f.filter !== undefined, time: f.time, quick: f.quick ?? false, peers: !f['no-peers'], miniBatch: f['mini-batch'] },
+    write: !f['no-write'] && f.filter === undefined && !f.quick,
+    results: f.results,
   };
 }
 
 async function main(): Promise<void> {
-  const { suites: names, options, write, results } = parseArgs(process.argv.slice(2));
+  const { suites: names, options, write, results } = benchArgs(process.argv.slice(2));
   const torchWanted = names.some((n) => TORCH_SUITES.has(n));
   const torch = !options.peers ? 'peers disabled (--no-peers)' : torchWanted ? findTorch() : 'not used by these suites';
   if (typeof torch === 'string' && torchWanted && options.peers) console.log(`PyTorch peer skipped: ${torch}`);
