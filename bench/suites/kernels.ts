@@ -49,7 +49,7 @@ function peerFor(c: BenchCase, tfjs: TfjsPeer): PeerCase | null {
 }
 
 /** Which peak a case is measured against (see the header), and the percentage. */
-export function peakShare(flops: number | undefined, bytes: number | undefined, ms: number, peaks: Peaks): Row['peak'] {
+function peakShare(flops: number | undefined, bytes: number | undefined, ms: number, peaks: Peaks): Row['peak'] {
   const balance = peaks.gflops / peaks.gbs; // flops per byte where the two roofs meet
   const compute = flops !== undefined && (bytes === undefined || flops / bytes > balance);
   if (compute) return { percent: (100 * flops / ms / 1e6) / peaks.gflops, of: 'fma' };

@@ -38,7 +38,7 @@ import { describePeer, runTorchPeer, type PeerRun } from '../peers/torch.ts';
 import { timeCalls } from '../timing.ts';
 import { fmt, fmtBytes, mib, missing, type Suite, type SuiteContext, type SuiteEnv, type SuiteReport } from './suite.ts';
 
-export interface ModelShape {
+interface ModelShape {
   preset: string;
   /** B: windows per step. */
   B: number;
@@ -46,7 +46,7 @@ export interface ModelShape {
   T: number;
 }
 
-export const SHAPES: ModelShape[] = [
+const SHAPES: ModelShape[] = [
   { preset: 'tiny', B: 16, T: 64 },
   { preset: 'smollm2-135m', B: 1, T: 64 },
   { preset: 'smollm2-135m', B: 1, T: 256 },
@@ -54,8 +54,8 @@ export const SHAPES: ModelShape[] = [
 const QUICK_SHAPES: ModelShape[] = [{ preset: 'tiny', B: 4, T: 16 }];
 
 /** In run order: inference first, LoRA on the untouched base, then full training (which moves the weights). */
-export const STEPS = ['forward', 'forward+loss', 'train lora', 'train full'] as const;
-export type StepKind = (typeof STEPS)[number];
+const STEPS = ['forward', 'forward+loss', 'train lora', 'train full'] as const;
+type StepKind = (typeof STEPS)[number];
 
 /** The peer's name for each step (torch_decoder.py --modes). */
 const PEER_MODE: Record<StepKind, string> = {
@@ -67,7 +67,7 @@ export const ADAMW: AdamWOptions = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightD
 /** Small, so a few steps on random weights stay finite (the value does not change the work). */
 export const LR = 1e-4;
 
-export const caseName = (s: ModelShape, kind: StepKind) => `${s.preset} B${s.B} T${s.T} ${kind}`;
+const caseName = (s: ModelShape, kind: StepKind) => `${s.preset} B${s.B} T${s.T} ${kind}`;
 
 /** Random windows: ids [B*T] and their next tokens as targets [B*T], all scored. */
 export function randomBatch(V: number, B: number, T: number, seed: number): { ids: Int32Array; targets: Int32Array } {
@@ -82,14 +82,14 @@ export function randomBatch(V: number, B: number, T: number, seed: number): { id
   return { ids, targets };
 }
 
-export interface StepHandle {
+interface StepHandle {
   /** Records one step (the argument is the optimizer's 1-based step number). */
   run(step: number): void;
   dispose(): void;
 }
 
 /** One step of `kind` on model with a fixed batch; see the header for what each records. */
-export function stepHandle(gpu: Gpu, model: Decoder, shape: ModelShape, kind: StepKind): StepHandle {
+function stepHandle(gpu: Gpu, model: Decoder, shape: ModelShape, kind: StepKind): StepHandle {
   const { B, T } = shape;
   const { ids, targets } = randomBatch(model.config.vocab, B, T, 0);
   const batch = uploadWindows(gpu, ids, targets, B, T, model.config.vocab);

@@ -1,7 +1,8 @@
 // Suite "serve" (only with --suite serve): `lco serve` under load on loopback.
 //
 // The EmbeddingServer (src/serve/server.ts) runs in this process with the
-// built-in tiny decoder (fixtures/tiny-decoder), prompt none, batch size 32.
+// built-in tiny decoder (fixtures/tiny-decoder), prompt none, the server's
+// default batching (SERVER_DEFAULTS).
 // C clients (the `clients` column) each send one request after another for
 // `seconds`: one short text per request (an array of 1-4 in the "mixed"
 // case), drawn from 64 texts of 3-11 words of the tokenizer's vocabulary, with fetch on keep-alive connections. Every answer is checked:
@@ -43,6 +44,8 @@ function texts(n: number): string[] {
   return Array.from({ length: n }, (_, i) => Array.from({ length: 3 + (i % 9) }, (_, j) => words[(i * 31 + j * 17) % words.length]).join(' '));
 }
 
+const QUICK_CASES: LoadCase[] = [{ name: 'tiny, 4 clients, 1 input per request', clients: 4, mixed: false }];
+
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 
 export function serveSuite(ctx: SuiteContext): Suite {
@@ -63,7 +66,7 @@ export function serveSuite(ctx: SuiteContext): Suite {
       const alone = await embedder.embed(pool); // the reference answers, one batch
       const rows: string[] = [];
       try {
-        for (const c of (o.quick ? [{ name: 'tiny, 4 clients, 1 input per request', clients: 4, mixed: false }] : CASES).filter((x) => o.filter.test(x.name))) {
+        for (const c of (o.quick ? QUICK_CASES : CASES).filter((x) => o.filter.test(x.name))) {
           const latencies: number[] = [];
           let failed = 0;
           let inputs = 0;
@@ -108,7 +111,7 @@ export function serveSuite(ctx: SuiteContext): Suite {
       }
       return {
         header: [
-          `Server: src/serve/server.ts in this process, fixtures/tiny-decoder, prompt none, batch size 32, batch wait 2 ms; ${seconds} s per case; clients use fetch on keep-alive connections over loopback`,
+          `Server: src/serve/server.ts in this process, fixtures/tiny-decoder, prompt none, batch size ${server.opts.batchSize}, batch wait ${server.opts.batchWaitMs} ms; ${seconds} s per case; clients use fetch on keep-alive connections over loopback`,
           'A request fails unless it is a 200 with one vector per input equal (1e-5) to the answer computed alone; peak RSS is the whole process (Node, Dawn and the model)',
         ],
         table: rows.length === 0 ? [] : [

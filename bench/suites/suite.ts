@@ -1,5 +1,5 @@
 // What bench/run.ts needs from a suite (kernels.ts, model.ts, embed.ts,
-// memory.ts), and the options every suite reads.
+// memory.ts, serve.ts), and the options every suite reads.
 //
 // A run is two phases: prepare() of every selected suite (CPU only: build the
 // workloads, run the PyTorch peer), then, with one Dawn instance and one Gpu,

@@ -11,7 +11,7 @@ import { basename, resolve } from 'node:path';
 import { Embedder, type Pooling } from '../embed/embedder.ts';
 import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
 import { embedderBackend } from '../serve/backend.ts';
-import { EmbeddingServer } from '../serve/server.ts';
+import { EmbeddingServer, SERVER_DEFAULTS } from '../serve/server.ts';
 import { atLeast, formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
 import { withModel } from './session.ts';
 
@@ -24,12 +24,12 @@ const FLAGS = {
   prompt: { type: 'string', default: 'none', value: 'P', help: 'none, lco ("{text}\\nSummarize the above text in one word:") or a template with {text}; text inputs only' },
   chat: { type: 'string', default: 'none', value: 'FMT', help: 'none, or chatml to wrap the prompt in a user turn with the assistant turn opened' },
   pooling: { type: 'string', default: 'lasttoken', value: 'MODE', help: 'lasttoken or mean' },
-  'batch-size': { type: 'number', integer: true, default: 32, value: 'N', help: 'most inputs per GPU batch, across requests' },
-  'batch-wait-ms': { type: 'number', default: 2, value: 'MS', help: 'longest wait for a batch to fill' },
-  'max-inputs': { type: 'number', integer: true, default: 2048, value: 'N', help: 'most inputs per request' },
+  'batch-size': { type: 'number', integer: true, default: SERVER_DEFAULTS.batchSize, value: 'N', help: 'most inputs per GPU batch, across requests' },
+  'batch-wait-ms': { type: 'number', default: SERVER_DEFAULTS.batchWaitMs, value: 'MS', help: 'longest wait for a batch to fill' },
+  'max-inputs': { type: 'number', integer: true, default: SERVER_DEFAULTS.maxInputs, value: 'N', help: 'most inputs per request' },
   'max-tokens': { type: 'number', integer: true, value: 'N', help: 'most tokens per input, prompt included (default: the model\'s max_position_embeddings)' },
-  'max-queue': { type: 'number', integer: true, default: 8192, value: 'N', help: 'most inputs waiting; a request that does not fit gets 429' },
-  'max-body-bytes': { type: 'number', integer: true, default: 4 * 1024 * 1024, value: 'N', help: 'largest request body; a larger one gets 413' },
+  'max-queue': { type: 'number', integer: true, default: SERVER_DEFAULTS.maxQueue, value: 'N', help: 'most inputs waiting; a request that does not fit gets 429' },
+  'max-body-bytes': { type: 'number', integer: true, default: SERVER_DEFAULTS.maxBodyBytes, value: 'N', help: 'largest request body; a larger one gets 413' },
 } as const satisfies FlagSpecs;
 
 const HELP = formatHelp(`usage: lco serve --model DIR [options]

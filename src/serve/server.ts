@@ -38,6 +38,9 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
+/** The defaults of ServerOptions (also the defaults of `lco serve`'s flags). */
+export const SERVER_DEFAULTS = { batchSize: 32, batchWaitMs: 2, maxInputs: 2048, maxQueue: 8192, maxBodyBytes: 4 * 1024 * 1024 } as const;
+
 type State = 'loading' | 'ready' | 'closing';
 
 const ROUTES: Record<string, string> = { '/health': 'GET', '/v1/models': 'GET', '/v1/embeddings': 'POST' };
@@ -55,7 +58,7 @@ export class EmbeddingServer {
 
   constructor(opts: ServerOptions = {}) {
     this.opts = {
-      batchSize: 32, batchWaitMs: 2, maxInputs: 2048, maxQueue: 8192, maxBodyBytes: 4 * 1024 * 1024,
+      ...SERVER_DEFAULTS,
       log: (line) => process.stderr.write(`${line}\n`), ...opts,
     };
     for (const k of ['batchSize', 'maxInputs', 'maxQueue', 'maxBodyBytes'] as const) {
