@@ -17,9 +17,10 @@
 // Element type E: f32, or vec4<f32> when the element count (and for the bias
 // ops the row length C) is a multiple of 4; the f32 ops then see 4 elements
 // per invocation and n, C counted in vec4s. src/ops/elementwise.ts picks it.
+// The fills (Gpu.fill) stay scalar.
 // On lavapipe a vec4 load of 4 neighbouring floats is one 16-byte load per
 // lane instead of four scalar ones: a + b over 3M floats ran at 2.8 GB/s with
-// f32 and 7.0 GB/s with vec4 (bench/NOTES.md). fill_u32 stays scalar.
+// f32 and 7.0 GB/s with vec4 (bench/NOTES.md).
 //
 // Bindings: @binding(0) uniform Params, then the read-only inputs, then the
 // read-write outputs, in the order of each entry point's comment.
@@ -41,12 +42,12 @@ fn sigmoid(x: E) -> E {
 // ---------------------------------------------------------------- fill
 struct FillParams { n: u32, vf: f32, vu: u32 }
 @group(0) @binding(0) var<uniform> fp: FillParams;
-@group(0) @binding(1) var<storage, read_write> fill_f32_out: array<E>;
+@group(0) @binding(1) var<storage, read_write> fill_f32_out: array<f32>;
 
 @compute @workgroup_size(WG)
 fn fill_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = flat(wid, nwg, lid);
-  if (i < fp.n) { fill_f32_out[i] = E(fp.vf); }
+  if (i < fp.n) { fill_f32_out[i] = fp.vf; }
 }
 
 @group(0) @binding(1) var<storage, read_write> fill_u32_out: array<u32>;

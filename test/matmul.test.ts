@@ -84,21 +84,7 @@ describe('matmul vs float64 reference', () => {
     }
   });
 
-  it('the regblock_sg versions sum in regblock\'s order (bit-identical) and are the CPU default when the subgroup is 8 lanes', async () => {
-    const g = await gpu();
-    if (!runs(g, 'regblock_sg')) return;
-    for (const transA of [false, true]) {
-      const M = 45, N = 70, K = 33;
-      const ta = g.tensor(randomData(M * K, 41), transA ? [K, M] : [M, K]), tb = g.tensor(randomData(K * N, 42), [N, K]);
-      const [x, y] = await Promise.all((['regblock', 'regblock_sg'] as const).map((version) =>
-        matmul(g, ta, tb, { transA, transB: true, version, tile: { TM: 16, TN: 8 } }).read()));
-      expect(Array.from(y)).toEqual(Array.from(x));
-      // B not transposed: the vec4-along-n version too.
-      const tp = g.tensor(randomData(K * 72, 43), [K, 72]);
-      const [u, w] = await Promise.all((['regblock', 'regblock_sg_n4'] as const).map((version) =>
-        matmul(g, ta, tp, { transA, version, tile: { TM: 16, TN: 8 } }).read()));
-      expect(Array.from(w)).toEqual(Array.from(u));
-    }
+  it('the planner: versions, tiles and split-K per device (a pure function, checked on any machine)', () => {
     const L = { M: 64, N: 64, K: 64, batch: 1, transA: false, transB: false, lda: 64, ldb: 64, ldc: 64, strideA: 0, strideB: 0, strideC: 0, alpha: 1, beta: 0 };
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg_n4');
     expect(planMatmul({ ...L, transB: true }, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 })).toMatchObject({ version: 'regblock_sg', TM: 32, TN: 4 });
@@ -114,6 +100,23 @@ describe('matmul vs float64 reference', () => {
     expect(cpuPlan).toMatchObject({ splits: 4, kChunk: 1024 });
     expect(planMatmul(skinny, { a: 8 * 4096, b: 4096 * 128 }, { cpu: false, subgroupSize: 32 }).splits).toBe(16);
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }).splits).toBe(1);
+  });
+
+  it('the regblock_sg versions sum in regblock\'s order (bit-identical)', async () => {
+    const g = await gpu();
+    if (!runs(g, 'regblock_sg')) return;
+    for (const transA of [false, true]) {
+      const M = 45, N = 70, K = 33;
+      const ta = g.tensor(randomData(M * K, 41), transA ? [K, M] : [M, K]), tb = g.tensor(randomData(K * N, 42), [N, K]);
+      const [x, y] = await Promise.all((['regblock', 'regblock_sg'] as const).map((version) =>
+        matmul(g, ta, tb, { transA, transB: true, version, tile: { TM: 16, TN: 8 } }).read()));
+      expect(Array.from(y)).toEqual(Array.from(x));
+      // B not transposed: the vec4-along-n version too.
+      const tp = g.tensor(randomData(K * 72, 43), [K, 72]);
+      const [u, w] = await Promise.all((['regblock', 'regblock_sg_n4'] as const).map((version) =>
+        matmul(g, ta, tp, { transA, version, tile: { TM: 16, TN: 8 } }).read()));
+      expect(Array.from(w)).toEqual(Array.from(u));
+    }
   });
 
   it('f16 storage for B (shader-f16): every version and split-K equals the product with B rounded to half', async () => {

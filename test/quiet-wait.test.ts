@@ -42,4 +42,23 @@ describe('quietWait', () => {
     );
     expect(order).toEqual([1, 2]);
   });
+
+  it('clearImmediate cancels a throttled callback (a timer underneath) without breaking later immediates', async () => {
+    const ran: string[] = [];
+    await quietWait(
+      new Promise<void>((resolve) => {
+        setTimeout(() => {
+          const h = setImmediate(() => ran.push('cancelled'));
+          clearImmediate(h);
+          setImmediate(() => {
+            ran.push('kept');
+            resolve();
+          });
+        }, 3);
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    await new Promise<void>((r) => setImmediate(() => (ran.push('after'), r())));
+    expect(ran).toEqual(['kept', 'after']);
+  });
 });

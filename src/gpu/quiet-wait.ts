@@ -25,12 +25,30 @@ let waiting = 0;
 let original: Immediate | null = null;
 let since = 0;
 
+// Timers the throttle handed out in place of immediates: clearImmediate on one
+// of them must clear the timer (Node's clearImmediate on a Timeout corrupts
+// its immediate queue), so clearImmediate is wrapped once, for good.
+const timers = new WeakSet<object>();
+let clearWrapped = false;
+
 function throttled(original: Immediate): Immediate {
   const f = (callback: (...args: unknown[]) => void, ...args: unknown[]) => {
     if (performance.now() - since < POLL_FAST_MS) return original(callback, ...args);
-    return setTimeout(callback, POLL_EVERY_MS, ...args);
+    const t = setTimeout(callback, POLL_EVERY_MS, ...args);
+    timers.add(t);
+    return t;
   };
   return f as unknown as Immediate;
+}
+
+function wrapClearImmediate(): void {
+  if (clearWrapped) return;
+  clearWrapped = true;
+  const clear = globalThis.clearImmediate;
+  globalThis.clearImmediate = ((handle: unknown) => {
+    if (handle !== null && typeof handle === 'object' && timers.has(handle)) clearTimeout(handle as ReturnType<typeof setTimeout>);
+    else clear(handle as Parameters<typeof clear>[0]);
+  }) as typeof clearImmediate;
 }
 
 function isNodeWithDawn(): boolean {
@@ -42,6 +60,7 @@ function isNodeWithDawn(): boolean {
 export async function quietWait<T>(p: Promise<T>): Promise<T> {
   if (!isNodeWithDawn()) return p;
   if (waiting++ === 0) {
+    wrapClearImmediate();
     original = globalThis.setImmediate;
     since = performance.now();
     globalThis.setImmediate = throttled(original);

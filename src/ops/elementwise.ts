@@ -20,7 +20,6 @@ function output(gpu: Gpu, like: Tensor, op: string, out?: Tensor): Tensor {
   return out;
 }
 
-/** Records one elementwise dispatch over `n` items (256 per workgroup). */
 /**
  * Records one elementwise dispatch over n f32 elements (the kernel's element
  * type E is vec4<f32> when n is a multiple of 4, so each invocation does 4).
