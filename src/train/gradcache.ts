@@ -135,14 +135,13 @@ export function gradCacheStep(
   //    mini-batch's activations: its replay would recompute exactly them, so
   //    it back-propagates first in step 3 from what it has (one forward less
   //    per step; still one mini-batch of activations live at a time).
-  const count = groups.reduce((n, [, rows]) => n + Math.ceil(rows.length / opts.miniBatch), 0);
-  let seen = 0;
-  let kept: { mb: ReturnType<typeof forwardMini>; group: Group; rows: number; r0: number } | null = null;
+  type Kept = { mb: ReturnType<typeof forwardMini>; group: Group; rows: number; r0: number };
+  let kept: Kept | null = null;
   each((group, rows, r0, i, all) => {
+    kept?.mb.discard(); // the previous mini-batch was not the last: drop its activations first
     const mb = forwardMini(gpu, model, lora, rows, opts.pooling, miniBatchSeed(opts.seed, group, i), opts.vision);
     gpu.copy(mb.e, all, rows.length * C, 0, r0 * C);
-    if (++seen === count) kept = { mb, group, rows: rows.length, r0 };
-    else mb.discard();
+    kept = { mb, group, rows: rows.length, r0 };
   });
 
   // 2. the whole batch's loss and dE
@@ -174,11 +173,10 @@ export function gradCacheStep(
     mb.backward(slice, grads);
     slice.release();
   };
-  const last = kept as { mb: ReturnType<typeof forwardMini>; group: Group; rows: number; r0: number } | null;
+  const last = kept as Kept | null; // assigned inside the callback, which TypeScript does not follow
   if (last) backward(last.mb, last.group, last.rows, last.r0);
-  seen = 0;
   each((group, rows, r0, i) => {
-    if (++seen === count) return; // the kept one, done above
+    if (group === last?.group && r0 === last.r0) return; // the kept one, done above
     backward(forwardMini(gpu, model, lora, rows, opts.pooling, miniBatchSeed(opts.seed, group, i), opts.vision), group, rows.length, r0);
   });
   for (const t of [a, c, dA, dC]) t.release();
