@@ -17,7 +17,7 @@ import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { dropoutThreshold, loraScale, pcg, type DropoutSpec } from '../../reference/lora.ts';
 import { biasAdd } from './elementwise.ts';
-import { matmul, type MatmulDevice } from './matmul.ts';
+import { checkSubgroupTile, matmul, matmulDevice, registerTile, type MatmulDevice } from './matmul.ts';
 
 export { loraScale, type DropoutSpec };
 
@@ -77,8 +77,6 @@ export interface LoraBackwardOptions {
   tile?: LoraTile;
 }
 
-const nextPow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
-
 /**
  * Register tile and version of the fused kernel for C [M, N]: matmul's choice
  * (planMatmul). On a CPU adapter a workgroup is one 8-lane SIMD vector, and
@@ -88,17 +86,11 @@ const nextPow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 export function planLora(M: number, N: number, dev: MatmulDevice, tile?: LoraTile): { TM: number; TN: number; LANES: number; subgroup: boolean } {
   const LANES = dev.cpu ? 8 : 64;
   const subgroup = tile?.subgroup ?? (dev.cpu && dev.subgroupSize === LANES);
-  // The subgroup kernel's 32 x 4 tile: as matmul's regblock_sg with a
-  // transposed operand, 8-17% faster than 16 x 8 for a forward + backward
+  // The subgroup kernel's 32 x 4 tile, as matmul's regblock_sg with a
+  // transposed operand: 8-17% faster than 16 x 8 for a forward + backward
   // (bench/NOTES.md).
   const tall = subgroup && M >= 32 && !tile;
-  const TM = tile?.TM ?? (tall ? 32 : Math.min(16, nextPow2(M)));
-  return {
-    TM: subgroup ? Math.max(TM, LANES) : TM,
-    TN: tile?.TN ?? Math.min(tall ? 4 : 8, nextPow2(Math.ceil(N / LANES))),
-    LANES,
-    subgroup,
-  };
+  return { ...registerTile(M, N, LANES, { tall, subgroup, force: tile }), LANES, subgroup };
 }
 
 function checkDropout(op: string, spec: DropoutSpec | undefined): DropoutSpec {
@@ -166,9 +158,8 @@ function fused(
   a1: Tensor, b1: Tensor, a2: Tensor, b2: Tensor, bias: Tensor | null | undefined, c: Tensor,
   transB: boolean, drop: DropoutSpec, tile?: LoraTile,
 ): void {
-  const plan = planLora(M, Ncol, { cpu: gpu.isCpuAdapter, subgroupSize: gpu.subgroupSize }, tile);
-  check(!plan.subgroup || (gpu.subgroupSize === plan.LANES && plan.TM % plan.LANES === 0), 'lora',
-    () => `the subgroup kernel needs a fixed subgroup size of ${plan.LANES} (this device: ${gpu.subgroupSize ?? 'none or variable'}) and TM a multiple of it (TM ${plan.TM})`);
+  const plan = planLora(M, Ncol, matmulDevice(gpu), tile);
+  if (plan.subgroup) checkSubgroupTile(gpu, 'lora', 'the subgroup kernel', plan.LANES, plan.TM);
   const K1 = transB ? b1.shape[1] : b1.shape[0];
   const K2 = transB ? b2.shape[1] : b2.shape[0];
   const k = dropoutParams(drop);

@@ -53,6 +53,36 @@ export interface MatmulDevice {
   subgroupSize: number | null;
 }
 
+/** The planner's view of a Gpu. */
+export function matmulDevice(gpu: Gpu): MatmulDevice {
+  return { cpu: gpu.isCpuAdapter, subgroupSize: gpu.subgroupSize };
+}
+
+/**
+ * The register tile of the register-blocked kernels (matmul's and LoRA's) for
+ * C [M, N]: 16 x 8, shrunk to the next power of two that covers a small M or
+ * N / LANES; or, `tall`, 32 x 4 (see planMatmul). A subgroup kernel's TM is
+ * at least its LANES (each lane loads TM / LANES rows). `force` wins.
+ */
+export function registerTile(M: number, N: number, LANES: number, o: { tall: boolean; subgroup: boolean; force?: { TM?: number; TN?: number } }): { TM: number; TN: number } {
+  const TM = o.force?.TM ?? (o.tall ? 32 : Math.min(16, nextPow2(M)));
+  return {
+    TM: o.subgroup ? Math.max(LANES, TM) : TM,
+    TN: o.force?.TN ?? Math.min(o.tall ? 4 : 8, nextPow2(Math.ceil(N / LANES))),
+  };
+}
+
+/** Refuses a subgroup kernel on a device whose subgroup is not its LANES, or a TM that is not a multiple of them. */
+export function checkSubgroupTile(gpu: Gpu, op: string, what: string, LANES: number, TM: number): void {
+  check(gpu.subgroupSize === LANES && TM % LANES === 0, op,
+    () => `${what} needs a fixed subgroup size of ${LANES} (this device: ${gpu.subgroupSize ?? 'none or variable'}) and TM a multiple of it (TM ${TM})`);
+}
+
+/** regblock_sg_n4 loads B as vec4 along n: B not transposed and f32, N, ldb, B's batch stride and size whole vec4s. */
+function n4Fits(L: MatmulStrided, sizes: { b: number; bHalf?: boolean }): boolean {
+  return !L.transB && !sizes.bHalf && [L.N, L.ldb, L.strideB, sizes.b].every((x) => x % 4 === 0);
+}
+
 /**
  * The version and register tile for a shape (see the kernel headers for why).
  *
@@ -71,17 +101,10 @@ export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number; bHal
   // rows per workgroup, which keeps a long K in cache) measured 9-25% faster
   // at the decoder's x W^T and dY^T X shapes; even on plain products (NOTES).
   const tall = (version: MatmulVersion) => version === 'regblock_sg' && !force?.tile && L.M >= 32 && (L.transA || L.transB);
-  // regblock_sg_n4 loads B as vec4 along n: B not transposed, rows and batches
-  // of whole vec4s, f32, and a tile (forced or planned) of whole vec4s per lane.
-  const n4 = !L.transB && !sizes.bHalf && [L.N, L.ldb, L.strideB, sizes.b].every((x) => x % 4 === 0) && L.N >= 4 * LANES * 2;
-  const tm = (version: MatmulVersion) => {
-    const TM = force?.tile?.TM ?? (tall(version) ? 32 : Math.min(16, nextPow2(L.M)));
-    return version.startsWith('regblock_sg') ? Math.max(LANES, TM) : TM;
-  };
-  const tn = (version: MatmulVersion) => force?.tile?.TN ?? Math.min(tall(version) ? 4 : 8, nextPow2(Math.ceil(L.N / LANES)));
+  const tile = (version: MatmulVersion) =>
+    registerTile(L.M, L.N, LANES, { tall: tall(version), subgroup: version.startsWith('regblock_sg'), force: force?.tile });
   const plan = (version: MatmulVersion): MatmulPlan => {
-    const TM = tm(version);
-    const TN = tn(version);
+    const { TM, TN } = tile(version);
     const tiles = Math.ceil(L.N / (LANES * TN)) * Math.ceil(L.M / TM) * L.batch;
     const splits = version === 'naive' ? 1 : force?.splits ?? splitK(tiles, L.K, dev.cpu);
     // Chunks are a multiple of 4 (regblock4 steps k by 4); the last may be shorter.
@@ -90,7 +113,9 @@ export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number; bHal
   };
   if (force?.version) return plan(force.version);
   if (L.M * L.N * L.K <= 16 * 16 * 16) return plan('naive');
-  if (dev.cpu) return plan(dev.subgroupSize !== LANES ? 'regblock' : n4 && tn('regblock_sg_n4') % 4 === 0 ? 'regblock_sg_n4' : 'regblock_sg');
+  // regblock_sg_n4 also wants whole vec4s of columns per lane (TN % 4) and N >= 2 * 4 * LANES.
+  const n4 = n4Fits(L, sizes) && L.N >= 8 * LANES && tile('regblock_sg_n4').TN % 4 === 0;
+  if (dev.cpu) return plan(dev.subgroupSize !== LANES ? 'regblock' : n4 ? 'regblock_sg_n4' : 'regblock_sg');
   const vec4 = !sizes.bHalf && [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
   return plan(vec4 ? 'regblock4' : 'regblock');
 }
@@ -164,15 +189,12 @@ export function matmulStrided(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, L: Matm
     () => `leading dimensions too small for the matrices (${layout()})`);
 
   const half = b.dtype === 'f16';
-  const plan = planMatmul(L, { a: a.size, b: b.size, bHalf: half }, { cpu: gpu.isCpuAdapter, subgroupSize: gpu.subgroupSize }, force);
+  const plan = planMatmul(L, { a: a.size, b: b.size, bHalf: half }, matmulDevice(gpu), force);
   check(a.dtype === 'f32' && (b.dtype === 'f32' || half) && c.dtype === 'f32' && !(half && plan.version === 'regblock4'), op,
     () => `A ${a.describe()} and C ${c.describe()} must be f32, B ${b.describe()} f32 or f16 (f16 B: not with regblock4)`);
-  if (plan.version.startsWith('regblock_sg')) {
-    check(gpu.subgroupSize === plan.LANES && plan.TM % plan.LANES === 0, op,
-      () => `${plan.version} needs a fixed subgroup size of ${plan.LANES} (this device: ${gpu.subgroupSize ?? 'none or variable'}) and TM a multiple of it (TM ${plan.TM})`);
-  }
+  if (plan.version.startsWith('regblock_sg')) checkSubgroupTile(gpu, op, plan.version, plan.LANES, plan.TM);
   if (plan.version === 'regblock_sg_n4') {
-    check(!L.transB && !half && [N, L.ldb, L.strideB, b.size].every((x) => x % 4 === 0) && plan.TN % 4 === 0 && N >= 4, op,
+    check(n4Fits(L, { b: b.size, bHalf: half }) && plan.TN % 4 === 0, op,
       () => `regblock_sg_n4 needs B not transposed and f32, N, ldb, B's batch stride and size multiples of 4, and TN a multiple of 4 (${layout()}, TN ${plan.TN})`);
   }
   check(Number.isInteger(plan.splits) && plan.splits >= 1 && (plan.splits === 1 || plan.version !== 'naive'), op,
