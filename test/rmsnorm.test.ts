@@ -23,8 +23,10 @@ async function compare(rows: number, cols: number, eps: number, x: Float32Array,
   const b = ref.rmsnormBackward(x, w, dy, rows, cols, eps);
   const s = scales(x, w, dy, rows, cols, eps);
   for (const lanes of [false, true]) {
-    const { y, rstd } = ops.rmsnorm(g, tx, tw, eps, { y: poisoned(g, [rows, cols]), rstd: poisoned(g, [rows]), lanes });
-    const { dx, dweight } = ops.rmsnormBackward(g, tx, tw, rstd, tdy, { dx: poisoned(g, [rows, cols]), dweight: poisoned(g, [cols]), lanes });
+    g.tuning.rowPerLane = lanes;
+    const { y, rstd } = ops.rmsnorm(g, tx, tw, eps, { y: poisoned(g, [rows, cols]), rstd: poisoned(g, [rows]) });
+    const { dx, dweight } = ops.rmsnormBackward(g, tx, tw, rstd, tdy, { dx: poisoned(g, [rows, cols]), dweight: poisoned(g, [cols]) });
+    g.tuning.rowPerLane = undefined;
     const what = `[${rows}, ${cols}]${lanes ? ' row per lane' : ''}`;
     expectClose(`rmsnorm.y ${what}`, await y.read(), f.y, TOL, s.y);
     expectClose(`rmsnorm.rstd ${what}`, await rstd.read(), f.rstd, TOL);

@@ -84,9 +84,10 @@ export class Gpu {
 
   /**
    * Overrides of per-adapter kernel choices, for tests that check every
-   * layout on one machine (rowWorkgroup: see rowWorkgroupSize).
+   * layout on one machine (rowWorkgroup: see rowWorkgroupSize; rowPerLane:
+   * RMSNorm's one-row-per-invocation layout, default on CPU adapters).
    */
-  readonly tuning: { rowWorkgroup?: number } = {};
+  readonly tuning: { rowWorkgroup?: number; rowPerLane?: boolean } = {};
 
   /** Dispatches recorded since creation (for the benchmark's per-step counts). */
   dispatchCount = 0;

@@ -7,17 +7,19 @@ import { params } from '../gpu/params.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 
 const COL_WG = 64; // CWG in the kernel
+const MIN_BLOCK_ROWS = 64; // rows per partial sum of dweight
 const LANES = 8; // rows per workgroup of the *_lanes kernels
 
 /**
  * The row kernels' layout: one row per invocation on CPU adapters (no
- * barriers), one workgroup per row elsewhere (see the kernel header).
- * `lanes` forces one (tests, benchmarks).
+ * barriers), one workgroup per row elsewhere (see the kernel header);
+ * gpu.tuning.rowPerLane overrides it (tests).
  */
-function rowDispatch(gpu: Gpu, entry: string, rows: number, lanes = gpu.isCpuAdapter): { entry: string; workgroups: [number, number] } {
-  return lanes ? { entry: `${entry}_lanes`, workgroups: grid1d(rows, LANES, gpu) } : { entry, workgroups: grid1d(rows, 1, gpu) };
+function rowDispatch(gpu: Gpu, entry: string, rows: number): { entry: string; workgroups: [number, number] } {
+  return gpu.tuning.rowPerLane ?? gpu.isCpuAdapter
+    ? { entry: `${entry}_lanes`, workgroups: grid1d(rows, LANES, gpu) }
+    : { entry, workgroups: grid1d(rows, 1, gpu) };
 }
-const MIN_BLOCK_ROWS = 64; // rows per partial sum of dweight
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
@@ -43,7 +45,7 @@ function checkOut(op: string, what: string, t: Tensor, shape: readonly number[])
  * Returns y [..., C] and rstd [...] (kept for the backward).
  */
 export function rmsnorm(
-  gpu: Gpu, x: Tensor, weight: Tensor, eps: number, out: { y?: Tensor; rstd?: Tensor; lanes?: boolean } = {},
+  gpu: Gpu, x: Tensor, weight: Tensor, eps: number, out: { y?: Tensor; rstd?: Tensor } = {},
 ): { y: Tensor; rstd: Tensor } {
   const op = 'rmsnorm';
   const { rows, cols, rowShape } = checkInput(op, x, weight);
@@ -53,7 +55,7 @@ export function rmsnorm(
   const y = out.y ?? gpu.empty(x.shape, 'f32', 'rmsnorm.y');
   const rstd = out.rstd ?? gpu.empty(rowShape, 'f32', 'rmsnorm.rstd');
   gpu.dispatch({
-    kernel: 'rmsnorm', ...rowDispatch(gpu, 'rmsnorm_forward', rows, out.lanes), params: params().u32(rows, cols).f32(eps).u32(0),
+    kernel: 'rmsnorm', ...rowDispatch(gpu, 'rmsnorm_forward', rows), params: params().u32(rows, cols).f32(eps).u32(0),
     inputs: [x, weight], outputs: [y, rstd],
     label: `${op} ${x.describe()} ${weight.describe()}`,
   });
@@ -64,7 +66,7 @@ export function rmsnorm(
  * dx [..., C] of rmsnorm alone, for a frozen weight (LoRA training): one
  * dispatch, no dweight buffer.
  */
-export function rmsnormBackwardDx(gpu: Gpu, x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor, out?: Tensor, lanes?: boolean): Tensor {
+export function rmsnormBackwardDx(gpu: Gpu, x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor, out?: Tensor): Tensor {
   const op = 'rmsnormBackward';
   const { rows, cols, rowShape } = checkInput(op, x, weight);
   checkOut(op, 'rstd', rstd, rowShape);
@@ -72,7 +74,7 @@ export function rmsnormBackwardDx(gpu: Gpu, x: Tensor, weight: Tensor, rstd: Ten
   if (out) checkOut(op, 'dx', out, x.shape);
   const dx = out ?? gpu.empty(x.shape, 'f32', 'rmsnorm.dx');
   gpu.dispatch({
-    kernel: 'rmsnorm', ...rowDispatch(gpu, 'rmsnorm_backward_dx', rows, lanes), params: params().u32(rows, cols).f32(0).u32(0),
+    kernel: 'rmsnorm', ...rowDispatch(gpu, 'rmsnorm_backward_dx', rows), params: params().u32(rows, cols).f32(0).u32(0),
     inputs: [x, weight, rstd, dy], outputs: [dx],
     label: `${op} dx ${x.describe()} ${weight.describe()} ${rstd.describe()} ${dy.describe()}`,
   });
@@ -85,7 +87,7 @@ export function rmsnormBackwardDx(gpu: Gpu, x: Tensor, weight: Tensor, rstd: Ten
  * is identical from run to run. Records three dispatches.
  */
 export function rmsnormBackward(
-  gpu: Gpu, x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor, out: { dx?: Tensor; dweight?: Tensor; lanes?: boolean } = {},
+  gpu: Gpu, x: Tensor, weight: Tensor, rstd: Tensor, dy: Tensor, out: { dx?: Tensor; dweight?: Tensor } = {},
 ): { dx: Tensor; dweight: Tensor } {
   const op = 'rmsnormBackward';
   const { rows, cols, rowShape } = checkInput(op, x, weight);
@@ -93,7 +95,7 @@ export function rmsnormBackward(
   checkOut(op, 'dy', dy, x.shape);
   if (out.dx) checkOut(op, 'dx', out.dx, x.shape);
   if (out.dweight) checkOut(op, 'dweight', out.dweight, [cols]);
-  const dx = rmsnormBackwardDx(gpu, x, weight, rstd, dy, out.dx, out.lanes);
+  const dx = rmsnormBackwardDx(gpu, x, weight, rstd, dy, out.dx);
   const dweight = out.dweight ?? gpu.empty([cols], 'f32', 'rmsnorm.dweight');
   const tensors = `${x.describe()} ${weight.describe()} ${rstd.describe()} ${dy.describe()}`;
 
