@@ -94,7 +94,7 @@ fn regblock(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) 
     }
   }
 
-  store_block(acc, sl.out, m0, n0);
+  store_block(acc, wid.z, m0, n0);
 }
 
 // -------------------------------------------------------------- regblock4
@@ -149,7 +149,7 @@ fn regblock4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
     }
   }
 
-  store_block(acc, sl.out, m0, n0);
+  store_block(acc, wid.z, m0, n0);
 }
 
 // ------------------------------------------------------ split-K reduction

@@ -65,7 +65,7 @@ fn regblock_sg(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
     }
   }
 
-  store_block(acc, sl.out, m0, n0);
+  store_block(acc, wid.z, m0, n0);
 }
 
 // ---------------------------------------------------------- regblock_sg_n4
@@ -106,7 +106,7 @@ fn regblock_sg_n4(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocatio
     for (var j = 0u; j < TN4; j++) {
       let n = n0 + j * 4u * LANES;
       for (var c = 0u; c < 4u; c++) {
-        if (n + c < p.N) { store(sl.out, m, n + c, acc[i][j][c]); }
+        if (n + c < p.N) { store(wid.z, m, n + c, acc[i][j][c]); }
       }
     }
   }

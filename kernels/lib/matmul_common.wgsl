@@ -16,13 +16,13 @@ struct Params {
   k_chunk: u32,
 }
 
-// The batch item, k range and output matrix of workgroup z.
-struct Slice { b: u32, k0: u32, k1: u32, out: u32 }
+// The batch item and k range of workgroup z (its output matrix is z itself).
+struct Slice { b: u32, k0: u32, k1: u32 }
 
 fn slice(z: u32) -> Slice {
   let split = z / p.batch;
   let k0 = split * p.k_chunk;
-  return Slice(z % p.batch, k0, min(p.K, k0 + p.k_chunk), z);
+  return Slice(z % p.batch, k0, min(p.K, k0 + p.k_chunk));
 }
 
 const TRANS_A: bool = false;
