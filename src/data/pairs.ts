@@ -14,7 +14,6 @@
 // negatives. A bad row (bad JSON, a missing column, an empty text, ids
 // outside the vocabulary, another negative count) is reported as
 // file:line; the caller stops or skips it.
-import { dirname, isAbsolute, join } from 'node:path';
 import type { EmbedInput } from '../embed/embedder.ts';
 import { parseJsonl, readJsonl, type JsonlRow } from '../io/jsonl.ts';
 
@@ -54,6 +53,17 @@ export class DatasetError extends Error {
  * against the vocabulary) or {"image", "text"?} (the path resolved against
  * `source`'s folder). `column` names it in errors.
  */
+/**
+ * A path read from a data file, relative to that file's folder unless it is
+ * absolute (POSIX "/..." or Windows "C:\\..."); written without node:path so
+ * the parsing runs in a browser too.
+ */
+function besideFile(file: string, path: string): string {
+  if (/^([\\/]|[A-Za-z]:[\\/])/.test(path)) return path;
+  const cut = Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'));
+  return cut < 0 ? path : `${file.slice(0, cut + 1)}${path.replace(/^\.[\\/]/, '')}`;
+}
+
 export function parseItem(v: unknown, column: string, vocab: number, source: string): Item {
   if (typeof v === 'string') {
     if (v.length === 0) throw new DatasetError(`"${column}" is an empty text`);
@@ -64,7 +74,7 @@ export function parseItem(v: unknown, column: string, vocab: number, source: str
     if (o.image !== undefined) {
       if (typeof o.image !== 'string' || o.image.length === 0) throw new DatasetError(`"${column}".image must be a non-empty path`);
       if (o.text !== undefined && (typeof o.text !== 'string' || o.text.length === 0)) throw new DatasetError(`"${column}".text beside an image must be a non-empty string`);
-      const image = isAbsolute(o.image) ? o.image : join(dirname(source), o.image);
+      const image = besideFile(source, o.image);
       return o.text === undefined ? { image } : { image, text: o.text as string };
     }
     if (typeof o.text === 'string') return parseItem(o.text, column, vocab, source);

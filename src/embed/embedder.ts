@@ -19,7 +19,10 @@
 // results come back in input order. Too-long text is cut in its middle part:
 // the prompt's text before and after {text} is kept whole, since the pooled
 // last token must stay the prompt's last token.
-import type { Gpu } from '../gpu/gpu.ts';
+import { Gpu } from '../gpu/gpu.ts';
+import type { AcquireOptions } from '../gpu/device.ts';
+import type { FolderSource } from '../io/files.ts';
+import { loadModelFolder, releaseModelFolder, type LoadedModel } from '../model/model-folder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Tokenizer } from '../io/tokenizer.ts';
 import type { Decoder } from '../model/decoder.ts';
@@ -28,7 +31,7 @@ import type { DecoderLora } from '../model/lora.ts';
 import { prefixColumns } from '../ops/contrastive.ts';
 import { l2norm } from '../ops/l2norm.ts';
 import { lastTokenPool, meanPool } from '../ops/pooling.ts';
-import { readImage, type RgbImage } from '../io/image.ts';
+import type { RgbImage } from '../io/image-formats.ts';
 import type { VisionModel } from '../model/vision.ts';
 import { imagePixels, padLeftSequences, rowIds, tokenizeWithImages, uploadSequences, type SequenceRow } from './image-rows.ts';
 import { applyPrompt, resolvePrompt, type ChatFormat } from './prompt.ts';
@@ -61,7 +64,74 @@ export type ImageSource = string | RgbImage;
 /** A text, token ids used exactly as given, or an image with an optional text. */
 export type EmbedInput = string | { ids: ArrayLike<number> } | { image: ImageSource; text?: string };
 
+export interface EmbedderLoadOptions {
+  /**
+   * Where to run: a Gpu, a GPUDevice of the caller's, or options to get a
+   * device of its own (Dawn in Node, navigator.gpu in browsers and Deno,
+   * `gpu` for any other WebGPU object such as bun-webgpu's). Default: find one.
+   */
+  gpu?: Gpu | GPUDevice | AcquireOptions;
+  /** A PEFT LoRA adapter folder (path, URL or files) to apply. */
+  adapter?: FolderSource;
+  /** Load the folder's vision encoder when it has one. Default true. */
+  vision?: boolean;
+}
+
+function isGpuDevice(x: unknown): x is GPUDevice {
+  return typeof x === 'object' && x !== null && typeof (x as GPUDevice).createBuffer === 'function' && typeof (x as GPUDevice).createComputePipeline === 'function';
+}
+
+/** readImage loaded on first use, so the PNG/JPEG decoders stay out of browser bundles that never read an image file. */
+async function readImageFile(path: string, where: string): Promise<RgbImage> {
+  let image: typeof import('../io/image.ts');
+  try {
+    image = await import('../io/image.ts');
+  } catch (err) {
+    throw new EmbedInputError(`${where}: cannot read the image file "${path}" in this runtime (${(err as Error).message}); pass decoded RGB pixels { width, height, data } instead`);
+  }
+  return image.readImage(path);
+}
+
 export class Embedder {
+  /** What load() made and dispose() frees; undefined for an Embedder built from parts. */
+  #owned: { loaded: LoadedModel; gpu: Gpu | null } | undefined;
+
+  /**
+   * Loads a model folder (config.json, model.safetensors, tokenizer.json,
+   * optionally the vision encoder) from a path (Node, Deno, Bun), a URL or
+   * files in memory (File, Blob, ArrayBuffer; see io/files.ts), with an
+   * optional LoRA adapter. dispose() frees it (and the device, when load made one).
+   */
+  static async load(source: FolderSource, opts: EmbedderLoadOptions = {}): Promise<Embedder> {
+    const given = opts.gpu;
+    const ownGpu = !(given instanceof Gpu);
+    const gpu = given instanceof Gpu ? given : isGpuDevice(given) ? await Gpu.fromDevice(given) : await Gpu.create(given ?? {});
+    try {
+      const loaded = await loadModelFolder(gpu, source, { adapter: opts.adapter, vision: opts.vision });
+      let embedder: Embedder;
+      try {
+        embedder = new Embedder(gpu, loaded.model, loaded.tokenizer, loaded.lora, loaded.vision);
+      } catch (err) {
+        releaseModelFolder(loaded);
+        throw err;
+      }
+      embedder.#owned = { loaded, gpu: ownGpu ? gpu : null };
+      return embedder;
+    } catch (err) {
+      if (ownGpu) gpu.destroy();
+      throw err;
+    }
+  }
+
+  /** Frees what load() made: the weights, and the Gpu when load() created it. No-op for an Embedder built from parts. */
+  dispose(): void {
+    const owned = this.#owned;
+    if (!owned) return;
+    this.#owned = undefined;
+    releaseModelFolder(owned.loaded);
+    owned.gpu?.destroy();
+  }
+
   constructor(
     readonly gpu: Gpu,
     readonly model: Decoder,
@@ -113,7 +183,7 @@ export class Embedder {
     if (input.text !== undefined && (typeof input.text !== 'string' || input.text.length === 0)) {
       throw new EmbedInputError(`${where}: "text" beside an image must be a non-empty string`);
     }
-    const img = typeof input.image === 'string' ? await readImage(input.image) : input.image;
+    const img = typeof input.image === 'string' ? await readImageFile(input.image, where) : input.image;
     const template = resolvePrompt(opts.prompt ?? 'none', input.text === undefined ? 'image' : 'image+text');
     const row = tokenizeWithImages(this.tokenizer, applyPrompt(template, input.text ?? '', opts.chat), [imagePixels(img, vision.config)], vision.config, where);
     const max = opts.maxLength ?? this.model.config.maxPositions;

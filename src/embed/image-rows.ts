@@ -17,7 +17,9 @@
 // pixels [S, S, 3] are stacked in the same order into [nImages, S, S, 3].
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { normalizeImage, resizeImage, type RgbImage } from '../io/image.ts';
+import type { RgbImage } from '../io/image-formats.ts';
+import { normalizeImage } from '../io/image-pixels.ts';
+import { resizeImage } from '../io/image-resize.ts';
 import type { Tokenizer } from '../io/tokenizer.ts';
 import type { TrainInput } from '../model/forward.ts';
 import { visionDims, visionForward, type VisionConfig, type VisionModel } from '../model/vision.ts';

@@ -1,6 +1,7 @@
-// Device acquisition. In Node the `webgpu` package (Dawn) provides the GPU
-// object; Deno and browsers have navigator.gpu; any other runtime can pass its
-// own GPU object (for example bun-webgpu's) as `options.gpu`.
+// Device acquisition. Browsers and Deno (--unstable-webgpu) have
+// navigator.gpu; in Node the `webgpu` package (Dawn) provides the GPU object,
+// in Bun the `bun-webgpu` package (Dawn through Bun's FFI; install it beside
+// lco-webgpu). Any runtime can pass its own GPU object as `options.gpu`.
 //
 // We ask for the adapter's real limits (the defaults are far lower: 128 MiB
 // storage bindings, 16 KiB workgroup memory) and for every optional feature in
@@ -39,6 +40,24 @@ async function dawnGpu(options: string[]): Promise<GPU> {
   return dawnInstance;
 }
 
+/** bun-webgpu's GPU object: it installs navigator.gpu (and GPUBufferUsage and friends). */
+async function bunGpu(): Promise<GPU> {
+  let mod: { setupGlobals: () => void };
+  try {
+    mod = (await import('bun-webgpu' as string)) as { setupGlobals: () => void };
+  } catch (err) {
+    throw new Error(`No WebGPU in Bun without the bun-webgpu package (npm install bun-webgpu), or pass options.gpu: ${(err as Error).message}`);
+  }
+  mod.setupGlobals();
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
+  if (!gpu) throw new Error('bun-webgpu loaded but navigator.gpu is still missing; pass options.gpu');
+  return gpu;
+}
+
+function isBun(): boolean {
+  return Boolean((globalThis as { Bun?: unknown }).Bun);
+}
+
 function isNode(): boolean {
   const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
   return Boolean(g.process?.versions?.node) && !g.Deno && !g.Bun;
@@ -50,6 +69,7 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
   if (!gpu) {
     const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
     if (nav?.gpu) gpu = nav.gpu;
+    else if (isBun()) gpu = await bunGpu();
     else if (isNode()) {
       gpu = await dawnGpu(options.dawnOptions ?? []);
       usesDawn = true;
@@ -98,7 +118,10 @@ export function limitNames(limits: GPUSupportedLimits): string[] {
 }
 
 export function describeAdapter(adapter: GPUAdapter): string {
-  const i = adapter.info;
+  return describeAdapterInfo(adapter.info);
+}
+
+export function describeAdapterInfo(i: GPUAdapterInfo | undefined): string {
   const parts = [i?.vendor, i?.architecture, i?.device, i?.description].filter((s) => s && s.length > 0);
   return parts.length > 0 ? parts.join(' / ') : '(adapter without info)';
 }

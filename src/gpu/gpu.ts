@@ -7,7 +7,7 @@
 // raised while the step was recorded or run are collected in error scopes and
 // thrown at the next read()/sync() as a GpuError that names those labels.
 // Device loss rejects every pending read instead of hanging.
-import { acquireDevice, describeAdapter, type AcquireOptions } from './device.ts';
+import { acquireDevice, describeAdapterInfo, type AcquireOptions } from './device.ts';
 import { DeviceLostError, GpuError, OpInputError, fmtShape } from './errors.ts';
 import { KERNEL_FILES, kernelSource } from './kernel-source.ts';
 import { BufferPool, StagingPool } from './pool.ts';
@@ -94,9 +94,11 @@ export class Gpu {
   submitCount = 0;
 
   private constructor(
-    readonly adapter: GPUAdapter,
+    info: GPUAdapterInfo | undefined,
     readonly device: GPUDevice,
     release: () => void,
+    /** False for a device the caller handed in (fromDevice): destroy() leaves it alive. */
+    readonly ownsDevice: boolean,
   ) {
     this.#release = release;
     this.pool = new BufferPool(device);
@@ -105,11 +107,10 @@ export class Gpu {
     this.#staging = new StagingPool(device);
     this.limits = device.limits;
     this.features = new Set([...device.features].map(String));
-    this.adapterName = describeAdapter(adapter);
-    const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-    const sg = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    this.adapterName = describeAdapterInfo(info);
+    const sg = (info ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
     this.subgroupSize = this.features.has('subgroups') && sg.subgroupMinSize && sg.subgroupMinSize === sg.subgroupMaxSize ? sg.subgroupMinSize : null;
-    this.isCpuAdapter = Boolean(info?.isFallbackAdapter) || /llvmpipe|lavapipe|swiftshader|software/i.test(this.adapterName);
+    this.isCpuAdapter = Boolean(sg.isFallbackAdapter) || /llvmpipe|lavapipe|swiftshader|software/i.test(this.adapterName);
     this.#lostPromise = device.lost.then((info) => {
       this.#lost = `${info.reason}: ${info.message}`;
       throw new DeviceLostError(`GPU device lost (${this.#lost})`);
@@ -120,9 +121,25 @@ export class Gpu {
     });
   }
 
+  /** A Gpu on a device of its own: Dawn in Node, navigator.gpu elsewhere, or options.gpu (device.ts). */
   static async create(options: AcquireOptions = {}): Promise<Gpu> {
     const { adapter, device, release } = await acquireDevice(options);
-    const gpu = new Gpu(adapter, device, release);
+    return Gpu.#withKernels(new Gpu(adapter.info, device, release, true));
+  }
+
+  /**
+   * A Gpu on a device the caller made (e.g. to share it with a renderer).
+   * Features and limits are the device's: request 'subgroups' / 'shader-f16'
+   * and the adapter's limits to get the fast kernels. destroy() frees our
+   * buffers and leaves the device alive. `adapterInfo` is read from the
+   * device when the runtime has GPUDevice.adapterInfo.
+   */
+  static async fromDevice(device: GPUDevice, adapterInfo?: GPUAdapterInfo): Promise<Gpu> {
+    const info = adapterInfo ?? (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    return Gpu.#withKernels(new Gpu(info, device, () => {}, false));
+  }
+
+  static async #withKernels(gpu: Gpu): Promise<Gpu> {
     try {
       for (const name of KERNEL_FILES) gpu.#sources.set(name, await kernelSource(name));
     } catch (err) {
@@ -442,7 +459,7 @@ export class Gpu {
     this.pool.destroyAll();
     this.#staging.trim();
     this.#uniforms.destroy();
-    this.device.destroy();
+    if (this.ownsDevice) this.device.destroy();
     this.#release();
   }
 

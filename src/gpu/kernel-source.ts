@@ -1,12 +1,16 @@
-// Loads the WGSL text of kernels/<name>.wgsl. Node, Deno and Bun read the file
-// next to the package; a browser fetches it relative to this module (serve the
-// package's kernels/ folder beside src/).
+// Loads the WGSL text of kernels/<name>.wgsl. The built package (dist/) has
+// every kernel bundled as text (kernel-bundle.ts, filled by scripts/build.ts).
+// From the source tree, Node, Deno and Bun read the file next to the package;
+// a browser fetches it relative to this module (serve the package's kernels/
+// folder beside src/).
 //
 // WGSL has no include, so the loader has one: a line
 //   // #include "lib/online_lse.wgsl"
 // is replaced by that file's text (relative to kernels/, one level, no nesting).
 // Helpers that several kernel files share (the online log-sum-exp, the
 // workgroup tree sum) live once in kernels/lib/.
+
+import { BUNDLED_KERNELS } from './kernel-bundle.ts';
 
 const cache = new Map<string, Promise<string>>();
 
@@ -43,6 +47,10 @@ async function load(name: string): Promise<string> {
 }
 
 export function kernelSource(name: string): Promise<string> {
+  if (BUNDLED_KERNELS) {
+    const text = BUNDLED_KERNELS[name];
+    return text === undefined ? Promise.reject(new Error(`kernel "${name}" is not in this build's bundle`)) : Promise.resolve(text);
+  }
   let p = cache.get(name);
   if (!p) {
     p = load(name);

@@ -1,6 +1,5 @@
 // JSON Lines input: one JSON value per line, blank lines ignored. Every row
 // keeps its 1-based line number so errors can name `file:line`.
-import { readFile } from 'node:fs/promises';
 
 export class JsonlError extends Error {
   override name = 'JsonlError';
@@ -32,6 +31,7 @@ export function parseJsonl(text: string): JsonlRow[] {
 export async function readJsonl(path: string): Promise<JsonlRow[]> {
   let text: string;
   try {
+    const { readFile } = await import('node:fs/promises');
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new JsonlError(`${path}: cannot read (${(err as Error).message})`);

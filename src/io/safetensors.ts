@@ -9,6 +9,7 @@
 // each tensor's own byte range on request. Writing is atomic: a temporary file
 // in the same folder, fsync, then rename over the target.
 import { DTYPE_BYTES, fromFloat32, isStorageDType, toFloat32, type StorageDType } from './dtypes.ts';
+import { openDiskFile, type RandomAccessFile } from './files.ts';
 
 /** The header may not exceed 100 MB (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -171,33 +172,33 @@ export class SafetensorsBuffer {
 
 // ------------------------------------------------------------ on disk
 
-/** A safetensors file on disk: the header is read once, each tensor on request. */
+/**
+ * A safetensors file read by parts: the header once, each tensor on request.
+ * On disk (a path) or from any RandomAccessFile (a Blob, fetched bytes; files.ts).
+ */
 export class SafetensorsFile {
   private constructor(
     readonly path: string,
     readonly header: SafetensorsHeader,
-    private readonly handle: import('node:fs/promises').FileHandle,
+    private readonly file: RandomAccessFile,
   ) {}
 
-  static async open(path: string): Promise<SafetensorsFile> {
-    const { open } = await import('node:fs/promises');
-    let handle;
+  static async open(source: string | RandomAccessFile): Promise<SafetensorsFile> {
+    let file: RandomAccessFile;
     try {
-      handle = await open(path, 'r');
+      file = typeof source === 'string' ? await openDiskFile(source) : source;
     } catch (err) {
-      throw new SafetensorsError(`${path}: cannot open (${(err as Error).message})`);
+      throw new SafetensorsError((err as Error).message);
     }
+    const path = file.path;
     try {
-      const size = (await handle.stat()).size;
-      const first8 = new Uint8Array(8);
-      await handle.read(first8, 0, Math.min(8, size), 0);
-      const n = headerLength(first8, size, path);
-      const json = new Uint8Array(n);
-      await readFully(handle, json, 8, path);
-      return new SafetensorsFile(path, parseHeader(json, size - 8 - n, path), handle);
+      const first8 = await file.read(0, Math.min(8, file.size));
+      const n = headerLength(first8, file.size, path);
+      const json = await file.read(8, n);
+      return new SafetensorsFile(path, parseHeader(json, file.size - 8 - n, path), file);
     } catch (err) {
-      await handle.close();
-      throw err;
+      await file.close();
+      throw err instanceof SafetensorsError ? err : new SafetensorsError((err as Error).message);
     }
   }
 
@@ -214,30 +215,23 @@ export class SafetensorsFile {
   /** Reads one tensor's stored bytes (into a fresh, aligned buffer). */
   async bytesOf(name: string): Promise<Uint8Array> {
     const e = this.entry(name);
-    const out = new Uint8Array(e.end - e.begin);
-    await readFully(this.handle, out, this.header.dataOffset + e.begin, `${this.path}: tensor "${name}"`);
-    return out;
+    try {
+      return await this.file.read(this.header.dataOffset + e.begin, e.end - e.begin);
+    } catch (err) {
+      throw new SafetensorsError(`tensor "${name}": ${(err as Error).message}`);
+    }
   }
 
   /** Reads one tensor as float32 (F32 is viewed in place; F16/BF16 are widened). */
   async float32(name: string): Promise<Float32Array> {
     const e = this.entry(name);
     const bytes = await this.bytesOf(name);
-    if (e.dtype === 'F32' && littleEndianHost()) return new Float32Array(bytes.buffer, 0, bytes.byteLength / 4);
+    if (e.dtype === 'F32' && littleEndianHost()) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
     return toFloat32(e.dtype, bytes);
   }
 
   async close(): Promise<void> {
-    await this.handle.close();
-  }
-}
-
-async function readFully(handle: import('node:fs/promises').FileHandle, into: Uint8Array, position: number, what: string): Promise<void> {
-  let done = 0;
-  while (done < into.byteLength) {
-    const { bytesRead } = await handle.read(into, done, into.byteLength - done, position + done);
-    if (bytesRead === 0) throw new SafetensorsError(`${what}: unexpected end of file after ${done} of ${into.byteLength} bytes`);
-    done += bytesRead;
+    await this.file.close();
   }
 }
 

@@ -1,6 +1,7 @@
 // The weights of a Hugging Face model folder: `model.safetensors`, or shards
 // listed by `model.safetensors.index.json` ({"weight_map": {name: file}}).
 // Each shard is opened once; tensors are read one at a time on request.
+import { openFolder, type FolderSource } from './files.ts';
 import { SafetensorsError, SafetensorsFile, type TensorEntry } from './safetensors.ts';
 
 export const SINGLE_FILE = 'model.safetensors';
@@ -8,36 +9,40 @@ export const INDEX_FILE = 'model.safetensors.index.json';
 
 export class WeightFolder {
   private constructor(
+    /** The folder, for messages. */
     readonly dir: string,
     private readonly where: Map<string, SafetensorsFile>,
     private readonly files: SafetensorsFile[],
   ) {}
 
-  static async open(dir: string): Promise<WeightFolder> {
-    const { readFile } = await import('node:fs/promises');
-    const { join } = await import('node:path');
-    let indexText: string | null = null;
-    try {
-      indexText = await readFile(join(dir, INDEX_FILE), 'utf8');
-    } catch {
-      indexText = null;
-    }
-    if (indexText === null) {
-      const file = await SafetensorsFile.open(join(dir, SINGLE_FILE));
+  /** Opens a model folder's weights: a path, a URL or files in memory (files.ts). */
+  static async open(source: FolderSource): Promise<WeightFolder> {
+    const folder = openFolder(source);
+    const dir = folder.location;
+    const open = async (name: string) => {
+      try {
+        return await SafetensorsFile.open(await folder.open(name));
+      } catch (err) {
+        throw err instanceof SafetensorsError ? err : new SafetensorsError((err as Error).message);
+      }
+    };
+    if (!(await folder.exists(INDEX_FILE))) {
+      const file = await open(SINGLE_FILE);
       return new WeightFolder(dir, new Map(file.names().map((n) => [n, file])), [file]);
     }
-    const weightMap = parseIndex(indexText, join(dir, INDEX_FILE));
+    const indexPath = folder.pathOf(INDEX_FILE);
+    const weightMap = parseIndex(await folder.readText(INDEX_FILE), indexPath);
     const shards = new Map<string, SafetensorsFile>();
     const where = new Map<string, SafetensorsFile>();
     try {
       for (const [name, shard] of Object.entries(weightMap)) {
         let file = shards.get(shard);
         if (!file) {
-          file = await SafetensorsFile.open(join(dir, shard));
+          file = await open(shard);
           shards.set(shard, file);
         }
         if (!file.header.tensors.has(name)) {
-          throw new SafetensorsError(`${join(dir, INDEX_FILE)}: weight_map puts "${name}" in ${shard}, which has no such tensor`);
+          throw new SafetensorsError(`${indexPath}: weight_map puts "${name}" in ${shard}, which has no such tensor`);
         }
         where.set(name, file);
       }

@@ -7,6 +7,7 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
 import { SINGLE_FILE, WeightFolder } from '../io/weights.ts';
 import { parseConfig, toHfConfig, type DecoderConfig } from './config.ts';
+import { openFolder, type FolderSource } from '../io/files.ts';
 import { checkStoredShape, freshValues, releaseTable, tableTensors, uploadTable, type TableSpec } from './weight-table.ts';
 import type { ImageSlots } from '../../reference/decoder.ts';
 
@@ -122,19 +123,15 @@ export async function decoderFromData(gpu: Gpu, config: DecoderConfig, data: (sp
   return { config, weights };
 }
 
-/** Reads config.json and the weights of an HF folder onto the GPU (as f32). */
-export async function loadDecoder(gpu: Gpu, dir: string): Promise<Decoder> {
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const configPath = join(dir, 'config.json');
-  let configText: string;
-  try {
-    configText = await readFile(configPath, 'utf8');
-  } catch (err) {
-    throw new Error(`${configPath}: cannot read (${(err as Error).message})`);
-  }
-  const config = parseConfig(configText, configPath);
-  const folder = await WeightFolder.open(dir);
+/**
+ * Reads config.json and the weights of an HF folder onto the GPU (as f32).
+ * The folder is a path, a URL or files in memory (io/files.ts).
+ */
+export async function loadDecoder(gpu: Gpu, source: FolderSource): Promise<Decoder> {
+  const files = openFolder(source);
+  const config = parseConfig(await files.readText('config.json'), files.pathOf('config.json'));
+  const dir = files.location;
+  const folder = await WeightFolder.open(files);
   try {
     return await decoderFromData(gpu, config, async ({ name, shape }) => {
       checkStoredShape(dir, name, folder.entry(name), shape, 'config.json');

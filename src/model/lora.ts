@@ -10,6 +10,7 @@
 //   base_model.model.model.layers.{l}.self_attn.q_proj.lora_A.weight   [r, in]
 //   base_model.model.model.layers.{l}.self_attn.q_proj.lora_B.weight   [out, r]
 // (mlp.* for gate_proj, up_proj, down_proj).
+import { openFolder, type FolderSource } from '../io/files.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { rng } from '../doctor/compare.ts';
@@ -146,13 +147,12 @@ export async function saveLoraAdapter(gpu: Gpu, lora: DecoderLora, dir: string, 
  * fan_in_fan_out, per-module ranks or alphas, modules_to_save,
  * layers_to_transform, a bias) are refused by name rather than misread.
  */
-export async function readAdapterConfig(dir: string): Promise<{ config: LoraConfig; raw: Record<string, unknown> }> {
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const path = join(dir, ADAPTER_CONFIG);
+export async function readAdapterConfig(source: FolderSource): Promise<{ config: LoraConfig; raw: Record<string, unknown> }> {
+  const folder = openFolder(source);
+  const path = folder.pathOf(ADAPTER_CONFIG);
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
+    raw = JSON.parse(await folder.readText(ADAPTER_CONFIG));
   } catch (err) {
     throw new AdapterError(`${path}: cannot read adapter config (${(err as Error).message})`);
   }
@@ -185,11 +185,11 @@ export async function readAdapterConfig(dir: string): Promise<{ config: LoraConf
   return { config, raw };
 }
 
-/** Reads a PEFT LoRA adapter folder for a model with config cfg; checks every shape. */
-export async function loadLoraAdapter(gpu: Gpu, cfg: DecoderConfig, dir: string): Promise<DecoderLora> {
-  const { join } = await import('node:path');
-  const { config } = await readAdapterConfig(dir);
-  const file = await SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
+/** Reads a PEFT LoRA adapter folder (path, URL or files; io/files.ts) for a model with config cfg; checks every shape. */
+export async function loadLoraAdapter(gpu: Gpu, cfg: DecoderConfig, source: FolderSource): Promise<DecoderLora> {
+  const folder = openFolder(source);
+  const { config } = await readAdapterConfig(folder);
+  const file = await SafetensorsFile.open(await folder.open(ADAPTER_WEIGHTS));
   const lora: DecoderLora = { config, scale: loraScale(config.alpha, config.r, config.rslora), layers: [] };
   try {
     for (let l = 0; l < cfg.layers; l++) {
@@ -201,7 +201,7 @@ export async function loadLoraAdapter(gpu: Gpu, cfg: DecoderConfig, dir: string)
           const name = `${PEFT_PREFIX}${modulePath(l, t)}.${part}.weight`;
           const e = file.entry(name);
           if (e.shape.length !== 2 || e.shape[0] !== shape[0] || e.shape[1] !== shape[1]) {
-            throw new AdapterError(`${join(dir, ADAPTER_WEIGHTS)}: "${name}" has shape [${e.shape}], expected [${shape}] (r ${config.r})`);
+            throw new AdapterError(`${file.path}: "${name}" has shape [${e.shape}], expected [${shape}] (r ${config.r})`);
           }
           return gpu.tensor(await file.float32(name), shape, 'f32', name);
         };

@@ -37,6 +37,7 @@
 //
 // Files: vision_config.json and vision_model.safetensors (names distinct from
 // the decoder's config.json and model.safetensors, so both can share a folder).
+import { openFolder, type FolderSource } from '../io/files.ts';
 import type { Gpu } from '../gpu/gpu.ts';
 import { fmtShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -274,19 +275,17 @@ export async function saveVision(gpu: Gpu, model: VisionModel, dir: string, opts
   await writeFileAtomic(join(dir, VISION_CONFIG_FILE), new TextEncoder().encode(JSON.stringify(toVisionJson(model.config), null, 2) + '\n'));
 }
 
-/** Reads vision_config.json and vision_model.safetensors of dir onto the GPU (as f32). */
-export async function loadVision(gpu: Gpu, dir: string): Promise<VisionModel> {
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const configPath = join(dir, VISION_CONFIG_FILE);
+/** Reads vision_config.json and vision_model.safetensors of a folder (path, URL or files; io/files.ts) onto the GPU (as f32). */
+export async function loadVision(gpu: Gpu, source: FolderSource): Promise<VisionModel> {
+  const folder = openFolder(source);
   let configText: string;
   try {
-    configText = await readFile(configPath, 'utf8');
+    configText = await folder.readText(VISION_CONFIG_FILE);
   } catch (err) {
-    throw new ConfigError(`${configPath}: cannot read (${(err as Error).message})`);
+    throw new ConfigError((err as Error).message);
   }
-  const config = parseVisionConfig(configText, configPath);
-  const file = await SafetensorsFile.open(join(dir, VISION_WEIGHTS_FILE));
+  const config = parseVisionConfig(configText, folder.pathOf(VISION_CONFIG_FILE));
+  const file = await SafetensorsFile.open(await folder.open(VISION_WEIGHTS_FILE));
   try {
     return await visionFromData(gpu, config, async ({ name, shape }) => {
       const e = file.entry(name);

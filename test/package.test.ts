@@ -1,0 +1,103 @@
+// `npm pack` gives a package a user can install: the tarball holds the built
+// module, its declarations, the CLI and the built-in model, and nothing of the
+// tests or benchmarks; installed into a fresh project (offline, from npm's
+// cache) it embeds with the built-in model from plain Node, and a strict
+// TypeScript consumer type-checks against its declarations.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VERSION } from '../src/index.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string; name: string };
+let work: string;
+let tarball: string;
+let files: string[];
+
+function npm(args: string[], cwd: string): string {
+  // The global setup built dist/; --ignore-scripts keeps `prepack` from rebuilding it under the other test files.
+  const r = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 240_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
+  if (r.status !== 0) throw new Error(`npm ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
+  return r.stdout;
+}
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'lco-pack-'));
+  const out = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', work], root)) as { filename: string; files: { path: string }[] }[];
+  tarball = join(work, out[0].filename);
+  files = out[0].files.map((f) => f.path);
+}, 300_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('npm pack', () => {
+  it('the package version is the one the module reports', () => {
+    expect(VERSION).toBe(pkg.version);
+  });
+
+  it('holds the built module, declarations, CLI and built-in model, and no tests or benchmarks', () => {
+    for (const f of ['dist/index.js', 'dist/types/src/index.d.ts', 'bin/lco.mjs', 'src/cli/main.ts', 'kernels/matmul.wgsl',
+      'fixtures/tiny-decoder/model.safetensors', 'fixtures/tiny-decoder/tokenizer.json', 'package.json', 'README.md']) {
+      expect(files, f).toContain(f);
+    }
+    expect(files.filter((f) => /^(test|bench|\.tmp|node_modules)\//.test(f))).toEqual([]);
+    // every kernel is inside the module: nothing to fetch at run time
+    const bundle = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js')).map((f) => readFileSync(join(root, f), 'utf8')).join('\n');
+    expect(bundle).toContain('BUNDLED_KERNELS');
+    expect(bundle).toContain('fn regblock(@builtin(workgroup_id)');
+  });
+
+  it('installs into a fresh project and embeds from plain Node; a strict TypeScript consumer type-checks', () => {
+    const app = join(work, 'app');
+    execFileSync('mkdir', ['-p', app]);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    npm(['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], app);
+
+    writeFileSync(join(app, 'main.mjs'), `
+      import { Embedder, VERSION } from 'lco-webgpu';
+      const model = new URL('./node_modules/lco-webgpu/fixtures/tiny-decoder/', import.meta.url);
+      const e = await Embedder.load(model);
+      const [a, b] = await e.embed(['a small dog', 'a puppy'], { prompt: 'lco', dimensions: 64 });
+      console.log(JSON.stringify({ VERSION, adapter: e.gpu.adapterName, a: Array.from(a), b: Array.from(b) }));
+      e.dispose();
+    `);
+    const run = spawnSync(process.execPath, ['main.mjs'], { cwd: app, encoding: 'utf8', timeout: 120_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const r = JSON.parse(run.stdout.trim().split('\n').pop()!) as { VERSION: string; a: number[]; b: number[] };
+    expect(r.VERSION).toBe(pkg.version);
+    expect(r.a.length).toBe(64);
+    expect(Math.hypot(...r.a)).toBeCloseTo(1, 5);
+    expect(r.a).not.toEqual(r.b);
+
+    writeFileSync(join(app, 'consumer.ts'), `
+      import { Embedder, Gpu, matmul, type EmbedOptions, type FolderSource } from 'lco-webgpu';
+      export async function nearest(source: FolderSource, query: string, docs: string[]): Promise<number> {
+        const opts: EmbedOptions = { prompt: 'lco', batchSize: 8 };
+        const e = await Embedder.load(source, { gpu: { powerPreference: 'low-power' } });
+        try {
+          const [q, ...d] = await e.embed([query, ...docs], opts);
+          const scores = d.map((v) => v.reduce((s, x, i) => s + x * q[i], 0));
+          return scores.indexOf(Math.max(...scores));
+        } finally {
+          e.dispose();
+        }
+      }
+      export async function square(device: GPUDevice): Promise<Float32Array> {
+        const gpu = await Gpu.fromDevice(device);
+        const a = gpu.tensor([1, 2, 3, 4], [2, 2]);
+        return (await gpu.read(matmul(gpu, a, a))) as Float32Array;
+      }
+    `);
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: false, types: [] },
+      files: ['consumer.ts'],
+    }));
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8', timeout: 120_000 });
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    expect(tsc.status).toBe(0);
+  });
+});

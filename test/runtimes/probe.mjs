@@ -1,0 +1,131 @@
+// The cross-runtime probe: the same plain ESM file runs in Node, Deno, Bun and
+// Chromium against the built package (dist/index.js), so it tests what a user
+// of each runtime imports. It runs a fixed set of kernel cases on seeded data
+// (shapes that are not multiples of any tile) and embeds fixed inputs with the
+// built-in tiny decoder, and returns every output; the Node test
+// (test/cross-runtime.test.ts) checks the kernels against the float64 CPU
+// references and the runtimes' embeddings against each other.
+//
+// Plain JavaScript on purpose: a browser cannot run TypeScript, and this is
+// the code a user would write.
+import * as lco from '../../dist/index.js';
+
+/** mulberry32: a tiny seeded PRNG, the same stream in every runtime. */
+export function seeded(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n values uniform in [-1, 1), rounded to float32. */
+export function uniform(n, seed) {
+  const r = seeded(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+/** n rows of d values, each row scaled to unit length (float32). */
+export function unitRows(n, d, seed) {
+  const x = uniform(n * d, seed);
+  for (let i = 0; i < n; i++) {
+    let ss = 0;
+    for (let j = 0; j < d; j++) ss += x[i * d + j] ** 2;
+    const s = 1 / Math.sqrt(ss);
+    for (let j = 0; j < d; j++) x[i * d + j] = Math.fround(x[i * d + j] * s);
+  }
+  return x;
+}
+
+/**
+ * The kernel cases: each names its inputs (by generator) and how the GPU
+ * computes its output. Shapes avoid every tile multiple (8, 16, 32, 64).
+ */
+export const KERNEL_CASES = {
+  'matmul 37x53 @ 53x29': {
+    inputs: () => ({ a: uniform(37 * 53, 1), b: uniform(53 * 29, 2) }),
+    run: (gpu, x, t) => lco.matmul(gpu, t(x.a, [37, 53]), t(x.b, [53, 29])),
+  },
+  'matmul 19x70 @ (45x70)^T': {
+    inputs: () => ({ a: uniform(19 * 70, 3), b: uniform(45 * 70, 4) }),
+    run: (gpu, x, t) => lco.matmul(gpu, t(x.a, [19, 70]), t(x.b, [45, 70]), { transB: true }),
+  },
+  'softmax 13x101': {
+    inputs: () => ({ x: uniform(13 * 101, 5).map((v) => v * 8) }),
+    run: (gpu, x, t) => lco.softmax(gpu, t(x.x, [13, 101])),
+  },
+  'rmsnorm 9x67': {
+    inputs: () => ({ x: uniform(9 * 67, 6), w: uniform(67, 7) }),
+    run: (gpu, x, t) => lco.rmsnorm(gpu, t(x.x, [9, 67]), t(x.w, [67]), 1e-6).y,
+  },
+  'l2norm 7x40': {
+    inputs: () => ({ x: uniform(7 * 40, 8) }),
+    run: (gpu, x, t) => lco.l2norm(gpu, t(x.x, [7, 40])).y,
+  },
+  'swiglu 1001': {
+    inputs: () => ({ g: uniform(1001, 9).map((v) => v * 4), u: uniform(1001, 10) }),
+    run: (gpu, x, t) => lco.swiglu(gpu, t(x.g, [1001]), t(x.u, [1001])),
+  },
+  'attention causal B2 T11 H2 Hkv1 D8': {
+    inputs: () => ({ q: uniform(2 * 11 * 2 * 8, 11), k: uniform(2 * 11 * 8, 12), v: uniform(2 * 11 * 8, 13) }),
+    run: (gpu, x, t) => lco.attention(gpu, t(x.q, [2, 11, 2, 8]), t(x.k, [2, 11, 1, 8]), t(x.v, [2, 11, 1, 8]), { causal: true }).o,
+  },
+  'contrastive symmetric B5 M10 E24': {
+    inputs: () => ({ a: unitRows(5, 24, 14), c: unitRows(10, 24, 15) }),
+    run: (gpu, x, t) => lco.contrastiveLoss(gpu, t(x.a, [5, 24]), t(x.c, [10, 24]), { temperature: 0.05, symmetric: true }).losses,
+  },
+};
+
+/** Fixed embedding inputs: texts (with the LCO prompt) and one id list used as given. */
+export const EMBED_TEXTS = ['a small dog', 'the bank of a river', 'to run quickly', 'a large body of salt water', 'an instrument for measuring time'];
+export const EMBED_IDS = [5, 77, 300, 1024, 4000, 12];
+
+/**
+ * Runs every kernel case and the embedding. `model` is the tiny decoder's
+ * folder (a path in Node/Deno/Bun, a URL in a browser); `gpu` the options for
+ * Gpu.create (e.g. { gpu: navigatorGpu } in Bun).
+ */
+export async function runProbe({ model, gpuOptions = {} }) {
+  const started = Date.now();
+  const gpu = await lco.Gpu.create(gpuOptions);
+  const kernels = {};
+  try {
+    for (const [name, c] of Object.entries(KERNEL_CASES)) {
+      const made = [];
+      const t = (data, shape) => {
+        const x = gpu.tensor(data, shape);
+        made.push(x);
+        return x;
+      };
+      try {
+        const out = c.run(gpu, c.inputs(), t);
+        made.push(out);
+        kernels[name] = Array.from(await gpu.read(out));
+      } finally {
+        for (const x of made) x.release();
+      }
+    }
+    const embedder = await lco.Embedder.load(model, { gpu });
+    let embeddings;
+    try {
+      const vectors = await embedder.embed([...EMBED_TEXTS, { ids: EMBED_IDS }], { prompt: 'lco' });
+      embeddings = vectors.map((v) => Array.from(v));
+    } finally {
+      embedder.dispose();
+    }
+    return {
+      version: lco.VERSION,
+      adapter: gpu.adapterName,
+      features: [...gpu.features].filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).sort(),
+      subgroupSize: gpu.subgroupSize,
+      kernels,
+      embeddings,
+      ms: Date.now() - started,
+    };
+  } finally {
+    gpu.destroy();
+  }
+}
