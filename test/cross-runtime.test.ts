@@ -75,7 +75,7 @@ async function runChromium(): Promise<ProbeResult> {
 
 const RUNTIMES: Record<string, () => ProbeResult | Promise<ProbeResult>> = {
   node: () => runCli(process.execPath, []),
-  deno: () => runCli(bin('deno'), ['run', '--unstable-webgpu', '--allow-all', '--quiet']),
+  deno: () => runCli(bin('deno'), ['run', '--unstable-webgpu', '--allow-read', '--quiet']),
   bun: () => runCli(bin('bun'), []),
   chromium: runChromium,
 };
