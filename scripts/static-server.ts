@@ -66,7 +66,7 @@ export async function startStaticServer(root: string, port = 0, host = '127.0.0.
       if (req.method === 'HEAD') res.end();
       else createReadStream(file).pipe(res);
     } catch {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(req.method === 'HEAD' ? undefined : 'not found\n');
     }
   });
   await new Promise<void>((ok, fail) => {

@@ -1,5 +1,6 @@
 // The weights of a Hugging Face model folder: `model.safetensors`, or shards
-// listed by `model.safetensors.index.json` ({"weight_map": {name: file}}).
+// listed by `model.safetensors.index.json` ({"weight_map": {name: file}}),
+// read when there is no `model.safetensors`.
 // Each shard is opened once; tensors are read one at a time on request.
 import { openFolder, type FolderSource } from './files.ts';
 import { SafetensorsError, SafetensorsFile, type TensorEntry } from './safetensors.ts';
@@ -26,7 +27,9 @@ export class WeightFolder {
         throw err instanceof SafetensorsError ? err : new SafetensorsError((err as Error).message);
       }
     };
-    if (!(await folder.exists(INDEX_FILE))) {
+    // The single file first: a web server then sees no request for an index
+    // that an unsharded folder does not have (a browser logs every 404).
+    if ((await folder.exists(SINGLE_FILE)) || !(await folder.exists(INDEX_FILE))) {
       const file = await open(SINGLE_FILE);
       return new WeightFolder(dir, new Map(file.names().map((n) => [n, file])), [file]);
     }

@@ -108,7 +108,7 @@ export async function runProbe({ model, gpuOptions = {} }) {
         for (const x of made) x.release();
       }
     }
-    const embedder = await lco.Embedder.load(model, { gpu });
+    const embedder = await lco.Embedder.load(model, { gpu, vision: false });
     let embeddings;
     try {
       const vectors = await embedder.embed([...EMBED_TEXTS, { ids: EMBED_IDS }], { prompt: 'lco' });
