@@ -5,6 +5,12 @@
 //                              inside it as text (src/gpu/kernel-bundle.ts is
 //                              replaced by the kernels, their includes already
 //                              substituted), so a browser fetches nothing.
+//   dist/browser/index.js      the same for browser bundlers (package.json's
+//                              "browser" condition): what only a server runtime
+//                              has (Dawn, bun-webgpu, node:*, the PNG/JPEG
+//                              decoders) is replaced by a module that throws
+//                              a clear error if it is ever loaded, so Vite,
+//                              webpack or esbuild bundle it without Node shims.
 //   dist/types/                the .d.ts files from tsc (tsconfig.build.json),
 //                              their relative imports pointed at .js.
 //
@@ -40,6 +46,24 @@ function kernelBundlePlugin(kernels: Record<string, string>): esbuild.Plugin {
   };
 }
 
+/** What only Node, Deno or Bun have; loaded only on their code paths. */
+const SERVER_ONLY = ['node:*', 'webgpu', 'bun-webgpu', 'pngjs', 'jpeg-js'];
+const SERVER_ONLY_FILTER = /^(node:.*|webgpu|bun-webgpu|pngjs|jpeg-js)$/;
+
+/** For the browser build: each server-only import becomes a module that throws when loaded. */
+function serverOnlyStubPlugin(): esbuild.Plugin {
+  return {
+    name: 'lco-server-only',
+    setup(build) {
+      build.onResolve({ filter: SERVER_ONLY_FILTER }, (args) => ({ path: args.path, namespace: 'server-only' }));
+      build.onLoad({ filter: /.*/, namespace: 'server-only' }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(`"${args.path}" is not available in lco-webgpu's browser build: in a browser, load models from URLs or File/ArrayBuffer sources and pass images as decoded RGB pixels`)});\n`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 /** tsc keeps `./x.ts` in declarations; published .d.ts files must name `./x.js`. */
 function pointDeclarationsAtJs(dir: string): number {
   let n = 0;
@@ -62,25 +86,39 @@ async function main(): Promise<void> {
   rmSync(dist, { recursive: true, force: true });
   const kernels = await bundledKernels();
   const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
-  const result = await esbuild.build({
+  const common: esbuild.BuildOptions = {
     entryPoints: [join(root, 'src/index.ts')],
-    outdir: dist,
     bundle: true,
     splitting: true,
     format: 'esm',
-    platform: 'neutral',
     target: 'es2022',
     sourcemap: true,
     metafile: true,
-    external: ['node:*', 'webgpu', 'bun-webgpu', 'pngjs', 'jpeg-js'],
     banner: { js: `// lco-webgpu ${version}: built by scripts/build.ts from src/ (MIT)` },
-    plugins: [kernelBundlePlugin(kernels)],
     logLevel: 'warning',
+  };
+  const universal = await esbuild.build({
+    ...common,
+    outdir: dist,
+    platform: 'neutral',
+    external: SERVER_ONLY,
+    plugins: [kernelBundlePlugin(kernels)],
+  });
+  const browser = await esbuild.build({
+    ...common,
+    outdir: join(dist, 'browser'),
+    platform: 'browser',
+    plugins: [kernelBundlePlugin(kernels), serverOnlyStubPlugin()],
+    // image.ts imports readFile and PNG by name from stubs that have no
+    // exports; the stub throws when the chunk loads, so nothing reads them.
+    logOverride: { 'import-is-undefined': 'silent' },
   });
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   const declarations = pointDeclarationsAtJs(join(dist, 'types'));
-  const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
-  for (const [file, info] of outputs) console.log(`${relative(root, join(root, file)).padEnd(28)} ${(info.bytes / 1024).toFixed(0).padStart(6)} KiB`);
+  for (const result of [universal, browser]) {
+    const outputs = Object.entries(result.metafile!.outputs).filter(([f]) => f.endsWith('.js'));
+    for (const [file, info] of outputs) console.log(`${relative(root, join(root, file)).padEnd(34)} ${(info.bytes / 1024).toFixed(0).padStart(6)} KiB`);
+  }
   console.log(`${Object.keys(kernels).length} kernels bundled, ${declarations} declaration files, ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 

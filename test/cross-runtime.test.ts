@@ -31,6 +31,8 @@ import { EMBED_IDS, EMBED_TEXTS, KERNEL_CASES } from './runtimes/probe.mjs';
 
 interface ProbeResult {
   version: string;
+  /** The module the probe's import resolved to. */
+  build: string;
   adapter: string;
   features: string[];
   subgroupSize: number | null;
@@ -171,6 +173,9 @@ describe('the runtimes are really different', () => {
     expect(chromium.features).not.toContain('shader-f16');
     expect(deno.subgroupSize).toBeNull();
     expect(node.subgroupSize).toBe(8);
+    // Chromium ran the browser build (through the probe page's import map), the others the universal one.
+    expect(chromium.build).toBe('dist/browser/index.js');
+    for (const r of [node, deno, bun]) expect(r.build).toBe('dist/index.js');
     // The inputs are distinct, so the vectors are: a probe that returned one
     // vector for everything would still be "equal across runtimes".
     const e = node.embeddings;

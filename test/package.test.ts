@@ -1,12 +1,14 @@
 // `npm pack` gives a package a user can install: the tarball holds the built
 // module, its declarations, the CLI and the built-in model, and nothing of the
 // tests or benchmarks; installed into a fresh project (offline, from npm's
-// cache) it embeds with the built-in model from plain Node, and a strict
-// TypeScript consumer type-checks against its declarations.
+// cache) it embeds with the built-in model from plain Node, a browser bundler
+// gets a build with nothing of Node in it, and a strict TypeScript consumer
+// type-checks against its declarations.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VERSION } from '../src/index.ts';
 
@@ -49,6 +51,7 @@ describe('npm pack', () => {
     const bundle = files.filter((f) => f.startsWith('dist/') && f.endsWith('.js')).map((f) => readFileSync(join(root, f), 'utf8')).join('\n');
     expect(bundle).toContain('BUNDLED_KERNELS');
     expect(bundle).toContain('fn regblock(@builtin(workgroup_id)');
+    expect(files).toContain('dist/browser/index.js');
   });
 
   it('installs into a fresh project and embeds from plain Node; a strict TypeScript consumer type-checks', () => {
@@ -96,6 +99,14 @@ describe('npm pack', () => {
       compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: false, types: [] },
       files: ['consumer.ts'],
     }));
+    // A web app's bundler picks the "browser" build: nothing of Node in it, the kernels inside.
+    writeFileSync(join(app, 'web.mjs'), `import { Embedder } from 'lco-webgpu'; globalThis.load = (url) => Embedder.load(url);`);
+    const web = esbuild.buildSync({ entryPoints: [join(app, 'web.mjs')], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
+    const webJs = web.outputFiles.map((f) => f.text).join('\n');
+    expect(webJs).toContain('BUNDLED_KERNELS');
+    expect(webJs).not.toMatch(/from ["'](node:|webgpu|bun-webgpu|pngjs|jpeg-js)/);
+    expect(webJs).not.toMatch(/import\(["'](node:|webgpu|bun-webgpu|pngjs|jpeg-js)/);
+
     const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8', timeout: 120_000 });
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);

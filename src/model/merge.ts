@@ -34,7 +34,6 @@
 // output then rounds that float32 (fromFloat32, nearest-even), a double
 // rounding that can differ from a direct float64 rounding by one unit in the
 // last place on rare near-ties.
-import { basename, dirname, join } from 'node:path';
 import { FLOAT_DTYPES, fromFloat32, DTYPE_BYTES, type StorageDType } from '../io/dtypes.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
 import { SINGLE_FILE, WeightFolder } from '../io/weights.ts';
@@ -237,6 +236,7 @@ interface OpenAdapter extends AdapterInfo {
  * dtypes. Errors name the tensor and the expected shape.
  */
 async function openAdapter(dir: string, cfg: DecoderConfig, baseDir: string): Promise<OpenAdapter> {
+  const { join } = await import('node:path');
   const { config, raw } = await readAdapterConfig(dir);
   const file = await SafetensorsFile.open(join(dir, ADAPTER_WEIGHTS));
   try {
@@ -310,6 +310,7 @@ export interface MergePlan {
  * and the base weights' shapes. The per-tensor deltas come from plan.delta.
  */
 export async function mergeAdapters(baseDir: string, adapterDirs: readonly string[], opts: MergeOptions = {}): Promise<MergePlan> {
+  const { join } = await import('node:path');
   const options = resolveMergeOptions(adapterDirs.length, opts);
   const { readFile } = await import('node:fs/promises');
   const configPath = join(baseDir, 'config.json');
@@ -422,6 +423,7 @@ export interface MergeSummary {
  */
 export async function writeMergedModel(baseDir: string, adapterDirs: readonly string[], outDir: string, opts: WriteMergedOptions = {}): Promise<MergeSummary> {
   const { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } = await import('node:fs/promises');
+  const { basename, dirname, join } = await import('node:path');
   if (opts.dtype !== undefined && !MERGE_DTYPES.includes(opts.dtype)) throw new MergeError(`dtype "${opts.dtype}" is not one of ${MERGE_DTYPES.join(', ')}`);
   const occupied = async (): Promise<string | null> => {
     try {

@@ -118,6 +118,8 @@ export async function runProbe({ model, gpuOptions = {} }) {
     }
     return {
       version: lco.VERSION,
+      // which build ran: the browser build has no Dawn loader to find
+      build: import.meta.resolve ? import.meta.resolve('../../dist/index.js').replace(/^.*\/dist\//, 'dist/') : 'dist/index.js',
       adapter: gpu.adapterName,
       features: [...gpu.features].filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).sort(),
       subgroupSize: gpu.subgroupSize,
