@@ -14,6 +14,9 @@
 //   memory   one GradCache LoRA contrastive step of the SmolLM2-135M shape at
 //            32 triplets x 128 tokens: peak bytes against 4 GiB (slow: only
 //            when asked)
+//   serve    `lco serve` under load on loopback (only when asked)
+//   runtimes the built package in Node, Deno, Bun and Chromium: matmul
+//            GFLOP/s, embedding texts/s, startup ms (only when asked)
 // Default: kernels,model,embed.
 //
 // Flags:
@@ -47,9 +50,10 @@ import { kernelsSuite } from './suites/kernels.ts';
 import { memorySuite } from './suites/memory.ts';
 import { modelSuite } from './suites/model.ts';
 import { serveSuite } from './suites/serve.ts';
+import { runtimesSuite } from './suites/runtimes.ts';
 import type { BenchOptions, Suite, SuiteContext, SuiteEnv, SuiteReport } from './suites/suite.ts';
 
-const SUITES: Record<string, (ctx: SuiteContext) => Suite> = { kernels: kernelsSuite, model: modelSuite, embed: embedSuite, memory: memorySuite, serve: serveSuite };
+const SUITES: Record<string, (ctx: SuiteContext) => Suite> = { kernels: kernelsSuite, model: modelSuite, embed: embedSuite, memory: memorySuite, serve: serveSuite, runtimes: runtimesSuite };
 const DEFAULT_SUITES = ['kernels', 'model', 'embed'];
 /** Suites that can run the PyTorch peer. */
 const TORCH_SUITES = new Set(['kernels', 'model', 'embed']);

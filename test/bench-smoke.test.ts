@@ -35,6 +35,27 @@ describe('npm run bench (quick)', () => {
   });
 });
 
+describe('npm run bench -- --suite runtimes (quick)', () => {
+  it('runs the built package in Node, Deno, Bun and Chromium, each with positive matmul, embedding and startup figures', () => {
+    const out = bench(['--suite', 'runtimes']);
+    const lines = out.split('\n');
+    const cells = (line: string) => line.split('|').slice(1, -1).map((c) => c.trim());
+    const head = lines.find((l) => l.startsWith('| runtime |'));
+    expect(head, out).toBeDefined();
+    const col = Object.fromEntries(cells(head!).map((name, i) => [name, i]));
+    const adapters: Record<string, RegExp> = { Node: /llvmpipe/, Deno: /llvmpipe/, Bun: /llvmpipe/, Chromium: /swiftshader/i };
+    for (const [runtime, adapter] of Object.entries(adapters)) {
+      const row = lines.find((l) => l.startsWith(`| ${runtime} `));
+      expect(row, `${runtime} row in:\n${out}`).toBeDefined();
+      const c = cells(row!);
+      expect(c[col.adapter]).toMatch(adapter);
+      for (const name of ['matmul 512³ ms', 'GFLOP/s', 'embed texts/s', 'embed ms/call', 'startup ms, warm cache']) {
+        expect(Number(c[col[name]]), `${runtime}: ${name} = "${c[col[name]]}"`).toBeGreaterThan(0);
+      }
+    }
+  });
+});
+
 describe('npm run bench flags', () => {
   it('refuses an unknown flag or suite with exit code 2 and the reason', () => {
     for (const [args, why] of [[['--bogus'], /unknown flag --bogus/], [['--suite', 'nope'], /unknown suite nope \(known: kernels, model/], [['--mini-batch', '0'], /--mini-batch 0: must be >= 1/]] as const) {
