@@ -13,7 +13,7 @@
 // Screenshot: .tmp/browser/demo.png always; with UPDATE_SCREENSHOTS=1 also
 // docs/images/demo.png (the README's picture).
 //
-// Chromium's CPU WebGPU is slow: embedding the 256 glosses takes ~10-20 s on
+// Chromium's CPU WebGPU is slow: embedding the 256 glosses takes ~8-15 s on
 // 2 cores. A missing Chromium fails the test (launchChromium says how to get it).
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';

@@ -92,7 +92,10 @@ describe('matmul vs float64 reference', () => {
     expect(planMatmul(L, { a: 4096, b: 4096, bHalf: true }, { cpu: true, subgroupSize: 8 }).version).toBe('regblock_sg');
     // A forced tile that is not whole vec4s per lane keeps the scalar loads (LoRA's tests force 4 x 2).
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 8 }, { tile: { TM: 4, TN: 2 } }).version).toBe('regblock_sg');
-    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: null }).version).toBe('regblock');
+    // A CPU adapter without 8-lane subgroups (Deno's wgpu, SwiftShader's 4): vec4 loads when the layout allows.
+    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: null }).version).toBe('regblock4');
+    expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: true, subgroupSize: 4 }).version).toBe('regblock4');
+    expect(planMatmul({ ...L, K: 62, lda: 62 }, { a: 64 * 62, b: 62 * 64 }, { cpu: true, subgroupSize: null }).version).toBe('regblock');
     expect(planMatmul(L, { a: 4096, b: 4096 }, { cpu: false, subgroupSize: 32 }).version).toBe('regblock4');
     // Skinny with a long K (a LoRA gradient dA = du^T x: [8, 128] over 4096 tokens): split-K.
     const skinny = { ...L, M: 8, N: 128, K: 4096, lda: 8, ldb: 128, ldc: 128 };

@@ -115,7 +115,11 @@ export function planMatmul(L: MatmulStrided, sizes: { a: number; b: number; bHal
   if (L.M * L.N * L.K <= 16 * 16 * 16) return plan('naive');
   // regblock_sg_n4 also wants whole vec4s of columns per lane (TN % 4) and N >= 2 * 4 * LANES.
   const n4 = n4Fits(L, sizes) && L.N >= 8 * LANES && tile('regblock_sg_n4').TN % 4 === 0;
-  if (dev.cpu) return plan(dev.subgroupSize !== LANES ? 'regblock' : n4 ? 'regblock_sg_n4' : 'regblock_sg');
+  if (dev.cpu && dev.subgroupSize === LANES) return plan(n4 ? 'regblock_sg_n4' : 'regblock_sg');
+  // Without 8-lane subgroups: vec4 loads where the layout allows. On the CPU
+  // adapters that get here, they measured 1.2-2.1x faster than scalar
+  // regblock (512³ and the tiny decoder's shapes: Deno's wgpu on lavapipe,
+  // Chromium's SwiftShader with subgroups of 4; bench/NOTES.md item 15).
   const vec4 = !sizes.bHalf && [L.K, L.lda, L.ldb, L.strideA, L.strideB, sizes.a, sizes.b].every((x) => x % 4 === 0);
   return plan(vec4 ? 'regblock4' : 'regblock');
 }
