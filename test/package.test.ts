@@ -1,7 +1,8 @@
 // `npm pack` gives a package a user can install: the tarball holds the built
 // module, its declarations, the CLI and the built-in model, and nothing of the
 // tests or benchmarks; installed into a fresh project (offline, from npm's
-// cache) it embeds with the built-in model from plain Node, a browser bundler
+// cache) it embeds with the built-in model from plain scripts in Node, Deno
+// and Bun that import it by name, its `lco` command runs, a browser bundler
 // gets a build with nothing of Node in it, and a strict TypeScript consumer
 // type-checks against its declarations.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -54,11 +55,12 @@ describe('npm pack', () => {
     expect(files).toContain('dist/browser/index.js');
   });
 
-  it('installs into a fresh project and embeds from plain Node; a strict TypeScript consumer type-checks', () => {
+  it('installs into a fresh project and embeds by package name in Node, Deno and Bun alike; the CLI runs; a browser bundle has nothing of Node; a strict TypeScript consumer type-checks', () => {
     const app = join(work, 'app');
     execFileSync('mkdir', ['-p', app]);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    npm(['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], app);
+    // bun-webgpu is the optional peer Bun needs (the version the repository pins).
+    npm(['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, 'bun-webgpu@0.1.5'], app);
 
     writeFileSync(join(app, 'main.mjs'), `
       import { Embedder, VERSION } from 'lco-webgpu';
@@ -67,14 +69,39 @@ describe('npm pack', () => {
       const [a, b] = await e.embed(['a small dog', 'a puppy'], { prompt: 'lco', dimensions: 64 });
       console.log(JSON.stringify({ VERSION, adapter: e.gpu.adapterName, a: Array.from(a), b: Array.from(b) }));
       e.dispose();
+      globalThis.Deno ? Deno.exit(0) : process.exit(0);
     `);
-    const run = spawnSync(process.execPath, ['main.mjs'], { cwd: app, encoding: 'utf8', timeout: 120_000 });
-    expect(run.status, run.stderr).toBe(0);
-    const r = JSON.parse(run.stdout.trim().split('\n').pop()!) as { VERSION: string; a: number[]; b: number[] };
-    expect(r.VERSION).toBe(pkg.version);
-    expect(r.a.length).toBe(64);
-    expect(Math.hypot(...r.a)).toBeCloseTo(1, 5);
-    expect(r.a).not.toEqual(r.b);
+    type Run = { VERSION: string; adapter: string; a: number[]; b: number[] };
+    const runIn = (command: string, args: string[]): Run => {
+      const run = spawnSync(command, [...args, 'main.mjs'], { cwd: app, encoding: 'utf8', timeout: 180_000, env: { ...process.env, NO_COLOR: '1' } });
+      expect(run.status, `${command}: ${run.stderr}`).toBe(0);
+      return JSON.parse(run.stdout.trim().split('\n').pop()!) as Run;
+    };
+    const node = runIn(process.execPath, []);
+    expect(node.VERSION).toBe(pkg.version);
+    expect(node.a.length).toBe(64);
+    expect(Math.hypot(...node.a)).toBeCloseTo(1, 5);
+    expect(node.a).not.toEqual(node.b);
+    for (const [name, other] of [
+      ['deno', runIn(join(root, 'node_modules/.bin/deno'), ['run', '--unstable-webgpu', '--allow-read', '--quiet'])],
+      ['bun', runIn(join(root, 'node_modules/.bin/bun'), [])],
+    ] as const) {
+      expect(other.adapter, name).not.toBe('');
+      expect(other.a, name).toEqual(node.a); // bit-identical on lavapipe (see test/cross-runtime.test.ts)
+      expect(other.b, name).toEqual(node.b);
+    }
+
+    const cli = spawnSync(join(app, 'node_modules/.bin/lco'), ['--help'], { cwd: app, encoding: 'utf8', timeout: 60_000 });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/\bserve\b/);
+
+    // A web app's bundler picks the "browser" build: nothing of Node in it, the kernels inside.
+    writeFileSync(join(app, 'web.mjs'), `import { Embedder } from 'lco-webgpu'; globalThis.load = (url) => Embedder.load(url);`);
+    const web = esbuild.buildSync({ entryPoints: [join(app, 'web.mjs')], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
+    const webJs = web.outputFiles.map((f) => f.text).join('\n');
+    expect(webJs).toContain('BUNDLED_KERNELS');
+    expect(webJs).not.toMatch(/from ["'](node:|webgpu|bun-webgpu|pngjs|jpeg-js)/);
+    expect(webJs).not.toMatch(/import\(["'](node:|webgpu|bun-webgpu|pngjs|jpeg-js)/);
 
     writeFileSync(join(app, 'consumer.ts'), `
       import { Embedder, Gpu, matmul, type EmbedOptions, type FolderSource } from 'lco-webgpu';
@@ -99,14 +126,6 @@ describe('npm pack', () => {
       compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, skipLibCheck: false, types: [] },
       files: ['consumer.ts'],
     }));
-    // A web app's bundler picks the "browser" build: nothing of Node in it, the kernels inside.
-    writeFileSync(join(app, 'web.mjs'), `import { Embedder } from 'lco-webgpu'; globalThis.load = (url) => Embedder.load(url);`);
-    const web = esbuild.buildSync({ entryPoints: [join(app, 'web.mjs')], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
-    const webJs = web.outputFiles.map((f) => f.text).join('\n');
-    expect(webJs).toContain('BUNDLED_KERNELS');
-    expect(webJs).not.toMatch(/from ["'](node:|webgpu|bun-webgpu|pngjs|jpeg-js)/);
-    expect(webJs).not.toMatch(/import\(["'](node:|webgpu|bun-webgpu|pngjs|jpeg-js)/);
-
     const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, encoding: 'utf8', timeout: 120_000 });
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);
