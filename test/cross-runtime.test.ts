@@ -1,12 +1,15 @@
 // The built package (dist/, made by the global setup) in four runtimes: Node
 // (Dawn via `webgpu`), Deno (its own WebGPU, wgpu, --unstable-webgpu), Bun
 // (Dawn via `bun-webgpu`) and Debian's Chromium (SwiftShader). Each runs
-// test/runtimes/probe.mjs unchanged: fixed kernel cases and the tiny decoder's
-// embeddings of fixed inputs.
+// test/runtimes/probe.mjs unchanged: fixed kernel cases, the tiny decoder's
+// embeddings of fixed inputs, and the golden tiny Llama with its PEFT LoRA
+// adapter (base and adapter loaded from paths, or URLs in Chromium).
 //
 // Checked here:
 //   kernels    every runtime's output against the float64 CPU reference:
 //              |gpu - ref| <= tol * (1 + |ref|) elementwise (tol per case below)
+//   LoRA       the golden rows' embeddings against the independent float64
+//              PyTorch ones in fixtures/golden (and against Node's), 1e-5 as below
 //   embeddings every runtime's vectors against Node's:
 //              max_i |e_i - node_i| <= 1e-5 * max_i |node_i|   (per vector)
 //              which is "within 1e-5 relative" for the vector as a whole
@@ -25,6 +28,7 @@ import { matmul as refMatmul, type MatmulLayout } from '../reference/matmul.ts';
 import { rmsnorm as refRmsnorm } from '../reference/rmsnorm.ts';
 import { softmax as refSoftmax } from '../reference/softmax.ts';
 import { startStaticServer } from '../scripts/static-server.ts';
+import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { launchChromium, newLoggedPage } from './runtimes/chromium.ts';
 // @ts-expect-error plain ESM shared with the browser; no declarations
 import { EMBED_IDS, EMBED_TEXTS, KERNEL_CASES } from './runtimes/probe.mjs';
@@ -38,16 +42,19 @@ interface ProbeResult {
   subgroupSize: number | null;
   kernels: Record<string, number[]>;
   embeddings: number[][];
+  /** The golden tiny Llama + PEFT adapter: 3 anchors then 6 candidates. */
+  loraEmbeddings: number[][];
   ms: number;
 }
 
 const root = new URL('..', import.meta.url).pathname;
 const MODEL = 'fixtures/tiny-decoder';
+const GOLDEN = 'fixtures/golden/tiny-llama';
 const bin = (name: string) => `${root}node_modules/.bin/${name}`;
 
 /** A runtime with a file system runs probe-cli.mjs and prints one JSON line. */
 function runCli(command: string, args: string[]): ProbeResult {
-  const r = spawnSync(command, [...args, 'test/runtimes/probe-cli.mjs', MODEL], {
+  const r = spawnSync(command, [...args, 'test/runtimes/probe-cli.mjs', MODEL, GOLDEN], {
     cwd: root, encoding: 'utf8', timeout: 240_000, maxBuffer: 64 << 20,
     env: { ...process.env, NO_COLOR: '1' },
   });
@@ -82,8 +89,20 @@ const RUNTIMES: Record<string, () => ProbeResult | Promise<ProbeResult>> = {
 
 const results: Record<string, ProbeResult> = {};
 const failures: Record<string, Error> = {};
+/** The independent float64 PyTorch embeddings of the golden rows (anchors, then candidates), [9][48]. */
+let goldenLora: number[][] = [];
 
 beforeAll(async () => {
+  const file = await SafetensorsFile.open(`${root}${GOLDEN}/golden-infonce.safetensors`);
+  try {
+    for (const key of ['embeddings.anchors', 'embeddings.candidates']) {
+      const [N, E] = file.entry(key).shape;
+      const v = new Float64Array((await file.bytesOf(key)).slice().buffer);
+      for (let i = 0; i < N; i++) goldenLora.push(Array.from(v.subarray(i * E, (i + 1) * E)));
+    }
+  } finally {
+    await file.close();
+  }
   // One runtime at a time: the machine has 2 cores and each probe uses them.
   for (const [name, run] of Object.entries(RUNTIMES)) {
     try {
@@ -159,6 +178,30 @@ describe.each(Object.keys(RUNTIMES))('the package in %s', (runtime) => {
       if (i === 0) console.log(`${runtime} (${r.adapter}, ${r.ms} ms): embedding 0 differs from Node's by ${(diff / scale).toExponential(2)} of its largest entry`);
       expect(diff / scale, `${runtime} vs node, input ${i}`).toBeLessThanOrEqual(1e-5);
     });
+  });
+});
+
+/** max_i |got_i - want_i| / max_i |want_i|: the vector-wise relative difference used throughout. */
+function vectorDiff(got: number[], want: number[]): number {
+  expect(got.length).toBe(want.length);
+  const scale = Math.max(...want.map(Math.abs));
+  const diff = Math.max(...got.map((v, j) => Math.abs(v - want[j])));
+  return Number.isNaN(diff) ? Infinity : diff / scale;
+}
+
+describe.each(Object.keys(RUNTIMES))('the golden tiny Llama with its PEFT LoRA adapter in %s', (runtime) => {
+  it('embeds the golden rows within 1e-5 of the independent float64 PyTorch embeddings, and of Node\'s', () => {
+    const r = resultOf(runtime);
+    const node = resultOf('node');
+    expect(r.loraEmbeddings.length).toBe(goldenLora.length);
+    let worst = 0;
+    r.loraEmbeddings.forEach((e, i) => {
+      const d = vectorDiff(e, goldenLora[i]);
+      worst = Math.max(worst, d);
+      expect(d, `${runtime}: golden row ${i} vs PyTorch float64`).toBeLessThanOrEqual(1e-5);
+      expect(vectorDiff(e, node.loraEmbeddings[i]), `${runtime}: golden row ${i} vs Node`).toBeLessThanOrEqual(1e-5);
+    });
+    console.log(`${runtime}: golden LoRA embeddings within ${worst.toExponential(2)} of PyTorch float64`);
   });
 });
 

@@ -1,6 +1,6 @@
 // Runs the probe in a runtime with a file system and prints its result as one
-// JSON line: `node|bun probe-cli.mjs MODEL_DIR`, `deno run --unstable-webgpu
-// -A probe-cli.mjs MODEL_DIR`. Exits explicitly: a WebGPU instance can keep
+// JSON line: `node|bun probe-cli.mjs MODEL_DIR GOLDEN_DIR`, `deno run
+// --unstable-webgpu --allow-read probe-cli.mjs MODEL_DIR GOLDEN_DIR`. Exits explicitly: a WebGPU instance can keep
 // the event loop alive.
 import { runProbe } from './probe.mjs';
 
@@ -9,7 +9,7 @@ const args = g.Deno ? g.Deno.args : g.process.argv.slice(2);
 const exit = (code) => (g.Deno ? g.Deno.exit(code) : g.process.exit(code));
 
 try {
-  const result = await runProbe({ model: args[0] });
+  const result = await runProbe({ model: args[0], golden: args[1] });
   console.log(JSON.stringify(result));
   exit(0);
 } catch (err) {

@@ -1,8 +1,10 @@
 // The cross-runtime probe: the same plain ESM file runs in Node, Deno, Bun and
 // Chromium against the built package (dist/index.js), so it tests what a user
 // of each runtime imports. It runs a fixed set of kernel cases on seeded data
-// (shapes that are not multiples of any tile) and embeds fixed inputs with the
-// built-in tiny decoder, and returns every output; the Node test
+// (shapes that are not multiples of any tile), embeds fixed inputs with the
+// built-in tiny decoder, and embeds the golden tiny Llama's rows with its PEFT
+// LoRA adapter (loaded like the model: a path, or a URL in a browser), and
+// returns every output; the Node test
 // (test/cross-runtime.test.ts) checks the kernels against the float64 CPU
 // references and the runtimes' embeddings against each other.
 //
@@ -83,12 +85,50 @@ export const KERNEL_CASES = {
 export const EMBED_TEXTS = ['a small dog', 'the bank of a river', 'to run quickly', 'a large body of salt water', 'an instrument for measuring time'];
 export const EMBED_IDS = [5, 77, 300, 1024, 4000, 12];
 
+/** A subfolder of a folder source: a path joined with "/", or a URL resolved inside the folder. */
+function subfolder(source, name) {
+  if (typeof source === 'string') return `${source}/${name}`;
+  return new URL(`${name}/`, source.href.endsWith('/') ? source : new URL(`${source.href}/`));
+}
+
 /**
- * Runs every kernel case and the embedding. `model` is the tiny decoder's
- * folder (a path in Node/Deno/Bun, a URL in a browser); `gpu` the options for
- * Gpu.create (e.g. { gpu: navigatorGpu } in Bun).
+ * The golden tiny Llama (fixtures/golden/tiny-llama) with its PEFT LoRA adapter:
+ * the base, the adapter and the golden file's id rows are read through the
+ * package's loaders (paths or URLs); the 3 anchors and 6 candidates are
+ * embedded (last-token pooling, L2-normalised) for comparison with the
+ * independent float64 PyTorch embeddings in the same file.
  */
-export async function runProbe({ model, gpuOptions = {} }) {
+async function goldenLoraEmbeddings(gpu, folder) {
+  const model = await lco.loadDecoder(gpu, folder);
+  let lora;
+  let file;
+  try {
+    lora = await lco.loadLoraAdapter(gpu, model.config, subfolder(folder, 'lora-infonce'));
+    file = await lco.SafetensorsFile.open(await lco.openFolder(folder).open('golden-infonce.safetensors'));
+    const rows = async (key) => {
+      const [N, T] = file.entry(`${key}_ids`).shape;
+      const ids = await file.float32(`${key}_ids`);
+      const lengths = await file.float32(`${key}_lengths`);
+      // left-padded rows: each row's last `length` ids
+      return Array.from({ length: N }, (_, b) => ({ ids: Array.from(ids.subarray(b * T + T - lengths[b], (b + 1) * T)) }));
+    };
+    // Token-id inputs need no tokenizer (this model has none).
+    const embedder = new lco.Embedder(gpu, model, null, lora);
+    const vectors = await embedder.embed([...(await rows('anchor')), ...(await rows('candidate'))]);
+    return vectors.map((v) => Array.from(v));
+  } finally {
+    await file?.close();
+    if (lora) lco.releaseLora(lora);
+    lco.releaseDecoder(model);
+  }
+}
+
+/**
+ * Runs every kernel case and the embeddings. `model` is the tiny decoder's
+ * folder and `golden` the golden tiny Llama's (paths in Node/Deno/Bun, URLs
+ * in a browser); `gpuOptions` go to Gpu.create.
+ */
+export async function runProbe({ model, golden, gpuOptions = {} }) {
   const started = Date.now();
   const gpu = await lco.Gpu.create(gpuOptions);
   const kernels = {};
@@ -116,6 +156,7 @@ export async function runProbe({ model, gpuOptions = {} }) {
     } finally {
       embedder.dispose();
     }
+    const loraEmbeddings = await goldenLoraEmbeddings(gpu, golden);
     return {
       version: lco.VERSION,
       // which build ran: the browser build has no Dawn loader to find
@@ -125,6 +166,7 @@ export async function runProbe({ model, gpuOptions = {} }) {
       subgroupSize: gpu.subgroupSize,
       kernels,
       embeddings,
+      loraEmbeddings,
       ms: Date.now() - started,
     };
   } finally {
