@@ -15,8 +15,10 @@
 // kernel into the module as text, so nothing is fetched at run time.
 //
 // Writing files (checkpoints, adapters, models) needs a file system: Node,
-// Deno or Bun. Decoding image files (PNG, JPEG, PPM) likewise; in a browser
-// pass decoded RGB pixels ({ width, height, data }, e.g. from a canvas).
+// Deno or Bun; so do the whole-run trainers (trainContrastive, trainLm), which
+// checkpoint into a folder. In a browser, train with the step-level API
+// (gradCacheStep + optimizerStep). Decoding image files (PNG, JPEG, PPM) also
+// needs one; in a browser pass decoded RGB pixels ({ width, height, data }).
 
 // ---------------------------------------------------------------- embedding
 export { Embedder, EmbedInputError, type EmbedInput, type EmbedOptions, type EmbedderLoadOptions, type ImageSource, type Pooling } from './embed/embedder.ts';
@@ -37,8 +39,8 @@ export { loadDecoder, randomDecoder, saveDecoder, releaseDecoder, decoderFromDat
 export { decoderForward, decoderTrainForward, type ForwardOptions, type TrainInput } from './model/forward.ts';
 export { decoderBackward } from './model/backward.ts';
 export {
-  AdapterError, createLora, loadLoraAdapter, saveLoraAdapter, readAdapterConfig, releaseLora, mergeLoraIntoWeights,
-  type DecoderLora, type LoraConfig,
+  AdapterError, createLora, loadLoraAdapter, saveLoraAdapter, readAdapterConfig, releaseLora, mergeLoraIntoWeights, LORA_TARGETS,
+  type DecoderLora, type LoraConfig, type LoraTarget,
 } from './model/lora.ts';
 export { loadVision, randomVision, saveVision, releaseVision, type VisionConfig, type VisionModel } from './model/vision.ts';
 export { generate, GenerateError, type GenerateOptions, type GenerateResult } from './model/generate.ts';
@@ -46,7 +48,13 @@ export { generate, GenerateError, type GenerateOptions, type GenerateResult } fr
 // ---------------------------------------------------------------- training
 export { trainContrastive, CONTRASTIVE_DEFAULTS, type ContrastiveTrainConfig, type ContrastiveResult } from './train/contrastive-trainer.ts';
 export { trainLm, PRETRAIN_DEFAULTS, type LmTrainConfig, type LmTrainResult } from './train/lm-trainer.ts';
-export { gradCacheStep, type ContrastiveBatch, type GradCacheOptions } from './train/gradcache.ts';
+export { gradCacheStep, type ContrastiveBatch, type ContrastiveLossSpec, type GradCacheOptions } from './train/gradcache.ts';
+// The step-level pieces, for a training loop of your own (e.g. in a browser,
+// where trainContrastive / trainLm cannot write their checkpoint folders).
+export {
+  trainParam, loraParams, fullParams, gradMap, zeroGrads, optimizerStep, releaseParams,
+  type TrainParam, type AdamWOptions,
+} from './train/optimizer.ts';
 
 // ---------------------------------------------------------------- evaluation
 export {

@@ -9,7 +9,9 @@
 //   kernels    every runtime's output against the float64 CPU reference:
 //              |gpu - ref| <= tol * (1 + |ref|) elementwise (tol per case below)
 //   LoRA       the golden rows' embeddings against the independent float64
-//              PyTorch ones in fixtures/golden (and against Node's), 1e-5 as below
+//              PyTorch ones in fixtures/golden (and against Node's), 1e-5 as below;
+//              three training steps on them with the step-level API: the first
+//              loss against PyTorch's (1e-4), and every loss against Node's (1e-4)
 //   embeddings every runtime's vectors against Node's:
 //              max_i |e_i - node_i| <= 1e-5 * max_i |node_i|   (per vector)
 //              which is "within 1e-5 relative" for the vector as a whole
@@ -44,6 +46,8 @@ interface ProbeResult {
   embeddings: number[][];
   /** The golden tiny Llama + PEFT adapter: 3 anchors then 6 candidates. */
   loraEmbeddings: number[][];
+  /** Three GradCache InfoNCE + AdamW steps on the golden batch: the loss of each. */
+  loraLosses: number[];
   ms: number;
 }
 
@@ -91,6 +95,8 @@ const results: Record<string, ProbeResult> = {};
 const failures: Record<string, Error> = {};
 /** The independent float64 PyTorch embeddings of the golden rows (anchors, then candidates), [9][48]. */
 let goldenLora: number[][] = [];
+/** Its one-way InfoNCE loss at t = 0.05. */
+let goldenLoss = NaN;
 
 beforeAll(async () => {
   const file = await SafetensorsFile.open(`${root}${GOLDEN}/golden-infonce.safetensors`);
@@ -100,6 +106,7 @@ beforeAll(async () => {
       const v = new Float64Array((await file.bytesOf(key)).slice().buffer);
       for (let i = 0; i < N; i++) goldenLora.push(Array.from(v.subarray(i * E, (i + 1) * E)));
     }
+    goldenLoss = new Float64Array((await file.bytesOf('loss.oneway')).slice().buffer)[0];
   } finally {
     await file.close();
   }
@@ -202,6 +209,19 @@ describe.each(Object.keys(RUNTIMES))('the golden tiny Llama with its PEFT LoRA a
       expect(vectorDiff(e, node.loraEmbeddings[i]), `${runtime}: golden row ${i} vs Node`).toBeLessThanOrEqual(1e-5);
     });
     console.log(`${runtime}: golden LoRA embeddings within ${worst.toExponential(2)} of PyTorch float64`);
+  });
+
+  it('trains the adapter with the step-level API: the first loss is PyTorch\'s, the loss falls, and the steps agree with Node\'s', () => {
+    const r = resultOf(runtime);
+    const node = resultOf('node');
+    const [first, , last] = r.loraLosses;
+    expect(r.loraLosses.length).toBe(3);
+    expect(Math.abs(first - goldenLoss) / goldenLoss, `${runtime}: step 1 loss ${first} vs PyTorch ${goldenLoss}`).toBeLessThan(1e-4);
+    expect(last).toBeLessThan(first / 2);
+    // After two AdamW updates the runtimes' rounding differences have gone
+    // through m / sqrt(v): equal to 1e-4, not bit for bit.
+    r.loraLosses.forEach((loss, i) => expect(Math.abs(loss - node.loraLosses[i]) / node.loraLosses[i], `${runtime} step ${i + 1}`).toBeLessThan(1e-4));
+    console.log(`${runtime}: losses ${r.loraLosses.map((l) => l.toFixed(6)).join(' -> ')} (PyTorch step 1: ${goldenLoss.toFixed(6)})`);
   });
 });
 

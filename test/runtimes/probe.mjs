@@ -96,9 +96,11 @@ function subfolder(source, name) {
  * the base, the adapter and the golden file's id rows are read through the
  * package's loaders (paths or URLs); the 3 anchors and 6 candidates are
  * embedded (last-token pooling, L2-normalised) for comparison with the
- * independent float64 PyTorch embeddings in the same file.
+ * independent float64 PyTorch embeddings in the same file; then three
+ * contrastive LoRA steps train the adapter on that batch (the first step's
+ * loss is the golden one-way InfoNCE loss).
  */
-async function goldenLoraEmbeddings(gpu, folder) {
+async function goldenLora(gpu, folder) {
   const model = await lco.loadDecoder(gpu, folder);
   let lora;
   let file;
@@ -112,10 +114,33 @@ async function goldenLoraEmbeddings(gpu, folder) {
       // left-padded rows: each row's last `length` ids
       return Array.from({ length: N }, (_, b) => ({ ids: Array.from(ids.subarray(b * T + T - lengths[b], (b + 1) * T)) }));
     };
+    const anchors = await rows('anchor');
+    const candidates = await rows('candidate');
     // Token-id inputs need no tokenizer (this model has none).
     const embedder = new lco.Embedder(gpu, model, null, lora);
-    const vectors = await embedder.embed([...(await rows('anchor')), ...(await rows('candidate'))]);
-    return vectors.map((v) => Array.from(v));
+    const embeddings = (await embedder.embed([...anchors, ...candidates])).map((v) => Array.from(v));
+
+    // Three contrastive steps on the golden batch with the step-level API (a
+    // training loop that runs in a browser too): GradCache InfoNCE, AdamW.
+    const [temperature] = await file.float32('temperature');
+    const params = lco.loraParams(gpu, lora);
+    const losses = [];
+    try {
+      const batch = { anchors: anchors.map((r) => r.ids), candidates: candidates.map((r) => r.ids) };
+      const adamw = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, clip: 1 };
+      for (let step = 1; step <= 3; step++) {
+        lco.zeroGrads(gpu, params);
+        const loss = lco.gradCacheStep(gpu, model, lora, lco.gradMap(params), batch, { temperature, symmetric: false },
+          { miniBatch: 2, pooling: 'lasttoken', seed: step });
+        const norm = lco.optimizerStep(gpu, params, adamw, 1e-2, step);
+        losses.push((await gpu.read(loss))[0]);
+        loss.release();
+        norm.release();
+      }
+    } finally {
+      lco.releaseParams(params);
+    }
+    return { embeddings, losses };
   } finally {
     await file?.close();
     if (lora) lco.releaseLora(lora);
@@ -156,7 +181,7 @@ export async function runProbe({ model, golden, gpuOptions = {} }) {
     } finally {
       embedder.dispose();
     }
-    const loraEmbeddings = await goldenLoraEmbeddings(gpu, golden);
+    const { embeddings: loraEmbeddings, losses: loraLosses } = await goldenLora(gpu, golden);
     return {
       version: lco.VERSION,
       // which build ran: the browser build has no Dawn loader to find
@@ -167,6 +192,7 @@ export async function runProbe({ model, golden, gpuOptions = {} }) {
       kernels,
       embeddings,
       loraEmbeddings,
+      loraLosses,
       ms: Date.now() - started,
     };
   } finally {
