@@ -88,9 +88,12 @@ function n4Fits(L: MatmulStrided, sizes: { b: number; bHalf?: boolean }): boolea
  *
  * On a CPU adapter (lavapipe) a workgroup is one 8-lane SIMD vector. There
  * regblock_sg (A's loads shared through subgroup shuffles) is the fastest
- * when the subgroup is those 8 lanes, and the scalar regblock otherwise;
- * regblock4 is slower at every shape we measured, because a per-lane vec4
- * load becomes four gathers (bench/NOTES.md). On a GPU, 8-invocation
+ * when the subgroup is those 8 lanes. Under Dawn on lavapipe, regblock4 was
+ * slower than the scalar regblock at every shape we measured, because a
+ * per-lane vec4 load becomes four gathers. But the CPU adapters that lack
+ * 8-lane subgroups (Deno's wgpu on lavapipe, Chromium's SwiftShader) run
+ * regblock4 1.2-2.1x faster than regblock, so they get it (bench/NOTES.md
+ * items 9 and 15). On a GPU, 8-invocation
  * workgroups would leave most of a warp idle, so it gets 64 lanes and vec4
  * loads where the layout allows; those GPU choices are not yet measured.
  */
