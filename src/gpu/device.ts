@@ -7,6 +7,8 @@
 // storage bindings, 16 KiB workgroup memory) and for every optional feature in
 // WANTED_FEATURES that the adapter has.
 
+import { isBun, isNode } from '../runtime.ts';
+
 export const WANTED_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
 
 export interface AcquireOptions {
@@ -52,15 +54,6 @@ async function bunGpu(): Promise<GPU> {
   const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) throw new Error('bun-webgpu loaded but navigator.gpu is still missing; pass options.gpu');
   return gpu;
-}
-
-function isBun(): boolean {
-  return Boolean((globalThis as { Bun?: unknown }).Bun);
-}
-
-function isNode(): boolean {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
-  return Boolean(g.process?.versions?.node) && !g.Deno && !g.Bun;
 }
 
 export async function acquireDevice(options: AcquireOptions = {}): Promise<Acquired> {

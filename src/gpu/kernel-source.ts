@@ -10,20 +10,16 @@
 // Helpers that several kernel files share (the online log-sum-exp, the
 // workgroup tree sum) live once in kernels/lib/.
 
+import { hasFileSystem } from '../runtime.ts';
 import { BUNDLED_KERNELS } from './kernel-bundle.ts';
 
 const cache = new Map<string, Promise<string>>();
-
-function isFileSystemRuntime(): boolean {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
-  return Boolean(g.process?.versions?.node || g.Deno || g.Bun);
-}
 
 const INCLUDE = /^\/\/ #include "([\w/.-]+\.wgsl)"[ \t]*$/gm;
 
 async function readText(path: string, what: string): Promise<string> {
   const url = new URL(`../../kernels/${path}`, import.meta.url);
-  if (isFileSystemRuntime()) {
+  if (hasFileSystem()) {
     const { readFile } = await import('node:fs/promises');
     try {
       return await readFile(url, 'utf8');

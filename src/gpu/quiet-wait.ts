@@ -21,6 +21,8 @@
 // the loop throttled. Browsers and Deno deliver WebGPU results themselves:
 // there this is a plain await.
 
+import { isBun, isNode } from '../runtime.ts';
+
 const POLL_FAST_MS = 0.5;
 const POLL_EVERY_MS = 1;
 
@@ -58,8 +60,7 @@ function wrapClearImmediate(): void {
 
 /** Node (Dawn's binding) and Bun (bun-webgpu) poll WebGPU from a setImmediate loop; Deno has setImmediate too but no such loop. */
 function pollsWithSetImmediate(): boolean {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown; setImmediate?: unknown };
-  return (Boolean(g.Bun) || (Boolean(g.process?.versions?.node) && !g.Deno)) && typeof g.setImmediate === 'function';
+  return (isNode() || isBun()) && typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function';
 }
 
 /** Awaits `p` (a Dawn promise) without keeping a CPU core busy meanwhile. */

@@ -14,6 +14,8 @@
 // server's file is fetched whole; a Blob is sliced; a disk file is read with
 // positioned reads.
 
+import { hasFileSystem } from '../runtime.ts';
+
 export class FileSourceError extends Error {
   override name = 'FileSourceError';
 }
@@ -41,11 +43,7 @@ export interface ModelFolder {
 export type FileData = Blob | ArrayBuffer | ArrayBufferView;
 export type FolderSource = string | URL | ModelFolder | readonly File[] | Map<string, FileData> | Record<string, FileData>;
 
-/** True in runtimes with node:fs (Node, Deno, Bun). */
-export function hasFileSystem(): boolean {
-  const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown; Bun?: unknown };
-  return Boolean(g.process?.versions?.node || g.Deno || g.Bun);
-}
+export { hasFileSystem };
 
 function isModelFolder(x: unknown): x is ModelFolder {
   return typeof x === 'object' && x !== null && typeof (x as ModelFolder).open === 'function' && typeof (x as ModelFolder).readText === 'function';
