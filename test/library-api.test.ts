@@ -5,7 +5,7 @@
 // server never serves outside its root.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Embedder, FileSourceError, Gpu, openFolder, matmul } from '../src/index.ts';
+import { Embedder, FileSourceError, Gpu, SafetensorsError, openFolder, matmul } from '../src/index.ts';
 import { fileUnder, startStaticServer, type StaticServer } from '../scripts/static-server.ts';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -69,6 +69,12 @@ describe('Embedder.load sources', () => {
     await expect(Embedder.load(new URL('fixtures/nope/', server.url), { gpu })).rejects.toThrow(/fixtures\/nope\/tokenizer\.json: HTTP 404/);
     const partial = { 'tokenizer.json': new Blob([bytes('tokenizer.json')]), 'config.json': new Blob([bytes('config.json')]) };
     await expect(Embedder.load(partial, { gpu })).rejects.toThrow(/model\.safetensors: not among the files given \(tokenizer\.json, config\.json\)/);
+    // A missing weights file is a SafetensorsError naming it, for the decoder and for an adapter alike.
+    await expect(Embedder.load(partial, { gpu })).rejects.toBeInstanceOf(SafetensorsError);
+    const adapterConfig = new Blob([readFileSync(`${root}fixtures/golden/tiny-llama/lora-infonce/adapter_config.json`)]);
+    const noWeights = await Embedder.load(MODEL, { gpu, adapter: { 'adapter_config.json': adapterConfig } }).catch((e: unknown) => e);
+    expect(noWeights).toBeInstanceOf(SafetensorsError);
+    expect((noWeights as Error).message).toBe('adapter_model.safetensors: not among the files given (adapter_config.json)');
     // nothing was left on the GPU by the failed loads
     expect(gpu.pool.stats().liveBytes).toBe(live);
   });

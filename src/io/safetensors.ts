@@ -9,7 +9,7 @@
 // each tensor's own byte range on request. Writing is atomic: a temporary file
 // in the same folder, fsync, then rename over the target.
 import { DTYPE_BYTES, fromFloat32, isStorageDType, toFloat32, type StorageDType } from './dtypes.ts';
-import { openDiskFile, type RandomAccessFile } from './files.ts';
+import { openDiskFile, type ModelFolder, type RandomAccessFile } from './files.ts';
 
 /** The header may not exceed 100 MB (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -182,6 +182,17 @@ export class SafetensorsFile {
     readonly header: SafetensorsHeader,
     private readonly file: RandomAccessFile,
   ) {}
+
+  /** The safetensors file `name` of a model folder (io/files.ts); a missing or unreadable one is a SafetensorsError naming it. */
+  static async openIn(folder: ModelFolder, name: string): Promise<SafetensorsFile> {
+    let file: RandomAccessFile;
+    try {
+      file = await folder.open(name);
+    } catch (err) {
+      throw new SafetensorsError((err as Error).message);
+    }
+    return SafetensorsFile.open(file);
+  }
 
   static async open(source: string | RandomAccessFile): Promise<SafetensorsFile> {
     let file: RandomAccessFile;

@@ -20,13 +20,7 @@ export class WeightFolder {
   static async open(source: FolderSource): Promise<WeightFolder> {
     const folder = openFolder(source);
     const dir = folder.location;
-    const open = async (name: string) => {
-      try {
-        return await SafetensorsFile.open(await folder.open(name));
-      } catch (err) {
-        throw err instanceof SafetensorsError ? err : new SafetensorsError((err as Error).message);
-      }
-    };
+    const open = (name: string) => SafetensorsFile.openIn(folder, name);
     // The single file first: a web server then sees no request for an index
     // that an unsharded folder does not have (a browser logs every 404).
     if ((await folder.exists(SINGLE_FILE)) || !(await folder.exists(INDEX_FILE))) {

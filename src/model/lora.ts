@@ -189,7 +189,7 @@ export async function readAdapterConfig(source: FolderSource): Promise<{ config:
 export async function loadLoraAdapter(gpu: Gpu, cfg: DecoderConfig, source: FolderSource): Promise<DecoderLora> {
   const folder = openFolder(source);
   const { config } = await readAdapterConfig(folder);
-  const file = await SafetensorsFile.open(await folder.open(ADAPTER_WEIGHTS));
+  const file = await SafetensorsFile.openIn(folder, ADAPTER_WEIGHTS);
   const lora: DecoderLora = { config, scale: loraScale(config.alpha, config.r, config.rslora), layers: [] };
   try {
     for (let l = 0; l < cfg.layers; l++) {

@@ -285,7 +285,7 @@ export async function loadVision(gpu: Gpu, source: FolderSource): Promise<Vision
     throw new ConfigError((err as Error).message);
   }
   const config = parseVisionConfig(configText, folder.pathOf(VISION_CONFIG_FILE));
-  const file = await SafetensorsFile.open(await folder.open(VISION_WEIGHTS_FILE));
+  const file = await SafetensorsFile.openIn(folder, VISION_WEIGHTS_FILE);
   try {
     return await visionFromData(gpu, config, async ({ name, shape }) => {
       const e = file.entry(name);
