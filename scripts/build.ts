@@ -48,7 +48,8 @@ function kernelBundlePlugin(kernels: Record<string, string>): esbuild.Plugin {
 
 /** What only Node, Deno or Bun have; loaded only on their code paths. */
 const SERVER_ONLY = ['node:*', 'webgpu', 'bun-webgpu', 'pngjs', 'jpeg-js'];
-const SERVER_ONLY_FILTER = /^(node:.*|webgpu|bun-webgpu|pngjs|jpeg-js)$/;
+/** The same list as an import-path pattern (esbuild's `*` is any suffix; the names hold no other regex characters). */
+const SERVER_ONLY_FILTER = new RegExp(`^(${SERVER_ONLY.map((p) => p.replace('*', '.*')).join('|')})$`);
 
 /** For the browser build: each server-only import becomes a module that throws when loaded. */
 function serverOnlyStubPlugin(): esbuild.Plugin {

@@ -11,7 +11,7 @@
 //   LoRA       the golden rows' embeddings against the independent float64
 //              PyTorch ones in fixtures/golden (and against Node's), 1e-5 as below;
 //              three training steps on them with the step-level API: the first
-//              loss against PyTorch's (1e-4), and every loss against Node's (1e-4)
+//              loss against PyTorch's (1e-5), and every loss against Node's (2e-5)
 //   embeddings every runtime's vectors against Node's:
 //              max_i |e_i - node_i| <= 1e-5 * max_i |node_i|   (per vector)
 //              which is "within 1e-5 relative" for the vector as a whole
@@ -33,7 +33,7 @@ import { startStaticServer } from '../scripts/static-server.ts';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { launchChromium, newLoggedPage } from './runtimes/chromium.ts';
 // @ts-expect-error plain ESM shared with the browser; no declarations
-import { EMBED_IDS, EMBED_TEXTS, KERNEL_CASES } from './runtimes/probe.mjs';
+import { EMBED_TEXTS, KERNEL_CASES } from './runtimes/probe.mjs';
 
 interface ProbeResult {
   version: string;
@@ -216,12 +216,14 @@ describe.each(Object.keys(RUNTIMES))('the golden tiny Llama with its PEFT LoRA a
     const node = resultOf('node');
     const [first, , last] = r.loraLosses;
     expect(r.loraLosses.length).toBe(3);
-    expect(Math.abs(first - goldenLoss) / goldenLoss, `${runtime}: step 1 loss ${first} vs PyTorch ${goldenLoss}`).toBeLessThan(1e-4);
+    expect(Math.abs(first - goldenLoss) / goldenLoss, `${runtime}: step 1 loss ${first} vs PyTorch ${goldenLoss}`).toBeLessThan(1e-5);
     expect(last).toBeLessThan(first / 2);
+    const rel = r.loraLosses.map((loss, i) => Math.abs(loss - node.loraLosses[i]) / node.loraLosses[i]);
+    console.log(`${runtime}: losses ${r.loraLosses.map((l) => l.toFixed(6)).join(' -> ')} (PyTorch step 1: ${goldenLoss.toFixed(6)}); vs Node ${rel.map((e) => e.toExponential(1)).join(', ')}`);
     // After two AdamW updates the runtimes' rounding differences have gone
-    // through m / sqrt(v): equal to 1e-4, not bit for bit.
-    r.loraLosses.forEach((loss, i) => expect(Math.abs(loss - node.loraLosses[i]) / node.loraLosses[i], `${runtime} step ${i + 1}`).toBeLessThan(1e-4));
-    console.log(`${runtime}: losses ${r.loraLosses.map((l) => l.toFixed(6)).join(' -> ')} (PyTorch step 1: ${goldenLoss.toFixed(6)})`);
+    // through m / sqrt(v): Chromium's step-3 loss differs by 2.2e-6 (measured),
+    // so 2e-5 leaves a 10x margin, not bit-for-bit equality.
+    rel.forEach((e, i) => expect(e, `${runtime} step ${i + 1}`).toBeLessThan(2e-5));
   });
 });
 
@@ -244,6 +246,5 @@ describe('the runtimes are really different', () => {
     const e = node.embeddings;
     const cos = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
     expect(cos(e[0], e[1])).toBeLessThan(0.9999);
-    expect(EMBED_IDS.length).toBeGreaterThan(0);
   });
 });

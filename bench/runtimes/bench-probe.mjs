@@ -22,6 +22,7 @@
 // With `startupOnly` only the first phase runs (the cold-shader-cache run).
 //
 // Plain JavaScript on purpose: a browser cannot run TypeScript.
+import { deviceSummary } from '../../test/runtimes/runtime-io.mjs';
 import * as lco from '../../dist/index.js';
 
 /** mulberry32: a seeded PRNG, the same stream in every runtime. */
@@ -119,12 +120,7 @@ export async function runBench({ model, config, startupOnly = false, importedAt 
       const firstEmbeddingAt = Date.now();
       const result = {
         runtime: runtimeName(),
-        version: lco.VERSION,
-        // which build ran: the browser build through bench.html's import map, the universal one elsewhere
-        build: import.meta.resolve ? import.meta.resolve('../../dist/index.js').replace(/^.*\/dist\//, 'dist/') : 'dist/index.js',
-        adapter: gpu.adapterName,
-        features: [...gpu.features].filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).sort(),
-        subgroupSize: gpu.subgroupSize,
+        ...deviceSummary(gpu),
         importedAt,
         firstEmbeddingAt,
         // performance.now() at the first result: ms since the runtime's time origin (process start, navigation)

@@ -11,6 +11,7 @@
 // Plain JavaScript on purpose: a browser cannot run TypeScript, and this is
 // the code a user would write.
 import * as lco from '../../dist/index.js';
+import { deviceSummary } from './runtime-io.mjs';
 
 /** mulberry32: a tiny seeded PRNG, the same stream in every runtime. */
 export function seeded(seed) {
@@ -183,12 +184,7 @@ export async function runProbe({ model, golden, gpuOptions = {} }) {
     }
     const { embeddings: loraEmbeddings, losses: loraLosses } = await goldenLora(gpu, golden);
     return {
-      version: lco.VERSION,
-      // which build ran: the browser build has no Dawn loader to find
-      build: import.meta.resolve ? import.meta.resolve('../../dist/index.js').replace(/^.*\/dist\//, 'dist/') : 'dist/index.js',
-      adapter: gpu.adapterName,
-      features: [...gpu.features].filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).sort(),
-      subgroupSize: gpu.subgroupSize,
+      ...deviceSummary(gpu),
       kernels,
       embeddings,
       loraEmbeddings,
