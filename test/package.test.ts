@@ -1,22 +1,26 @@
 // `npm pack` gives a package a user can install: the tarball holds the built
 // module, its declarations, the CLI and the built-in model, and nothing of the
-// tests or benchmarks; installed into a fresh project (offline, from npm's
-// cache) it embeds with the built-in model from plain scripts in Node, Deno
+// tests or benchmarks; installed into a fresh project (`npm ci --offline`
+// from a lockfile cut out of the repository's own, so it needs nothing but
+// the tarballs the repository's `npm ci` left in npm's cache, even when that
+// cache started empty: see consumer-lockfile.ts) it embeds with the built-in model from plain scripts in Node, Deno
 // and Bun that import it by name, its `lco` command runs, a browser bundler
 // gets a build with nothing of Node in it, and a strict TypeScript consumer
 // type-checks against its declarations.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VERSION } from '../src/index.ts';
+import { consumerLockfile, type Lockfile } from './consumer-lockfile.ts';
 
 const root = new URL('..', import.meta.url).pathname;
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string; name: string };
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string; name: string; devDependencies: Record<string, string> };
 let work: string;
 let tarball: string;
+let integrity: string;
 let files: string[];
 
 function npm(args: string[], cwd: string): string {
@@ -28,8 +32,9 @@ function npm(args: string[], cwd: string): string {
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'lco-pack-'));
-  const out = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', work], root)) as { filename: string; files: { path: string }[] }[];
+  const out = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', work], root)) as { filename: string; integrity: string; files: { path: string }[] }[];
   tarball = join(work, out[0].filename);
+  integrity = out[0].integrity;
   files = out[0].files.map((f) => f.path);
 }, 300_000);
 
@@ -58,9 +63,13 @@ describe('npm pack', () => {
   it('installs into a fresh project and embeds by package name in Node, Deno and Bun alike; the CLI runs; a browser bundle has nothing of Node; a strict TypeScript consumer type-checks', () => {
     const app = join(work, 'app');
     execFileSync('mkdir', ['-p', app]);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    // bun-webgpu is the optional peer Bun needs (the version the repository pins).
-    npm(['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball, 'bun-webgpu@0.1.5'], app);
+    // bun-webgpu is the optional peer Bun needs, at the version the repository pins.
+    const repoLock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as Lockfile;
+    const { dependencies, lock } = consumerLockfile(repoLock, 'app', { manifest: pkg, spec: `file:../${basename(tarball)}`, integrity },
+      { 'bun-webgpu': pkg.devDependencies['bun-webgpu'] });
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module', dependencies }));
+    writeFileSync(join(app, 'package-lock.json'), JSON.stringify(lock, null, 2));
+    npm(['ci', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], app);
 
     writeFileSync(join(app, 'main.mjs'), `
       import { Embedder, VERSION } from 'lco-webgpu';
