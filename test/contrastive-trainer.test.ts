@@ -65,7 +65,7 @@ function rows(n: number): PairRow[] {
 }
 
 const CONFIG: ContrastiveTrainConfig = {
-  ...CONTRASTIVE_DEFAULTS, batchSize: 8, miniBatch: 5, steps: 4, lr: 3e-3, warmup: 1, temperature: 0.05, maxLength: 32, seed: 3,
+  ...CONTRASTIVE_DEFAULTS, batchSize: 8, miniBatch: 5, steps: 4, lr: 3e-3, warmup: 0, temperature: 0.05, maxLength: 32, seed: 3,
   lora: { r: 4, alpha: 8, dropout: 0.1, rslora: false, targets: ['q_proj', 'v_proj', 'o_proj', 'down_proj'] },
 };
 

@@ -213,7 +213,7 @@ export async function trainContrastive(s: ContrastiveSetup): Promise<Contrastive
       zeroGrads(gpu, params);
       const loss = gradCacheStep(gpu, model, lora, grads, { anchors, candidates, labels }, spec,
         { miniBatch: c.miniBatch, pooling: c.pooling, seed: stepSeed(c.seed, step), vision: s.embedder.vision });
-      const lr = lrAt(schedule, step);
+      const lr = lrAt(schedule, step - 1); // the schedule counts updates from 0: step 1 is update 0
       const norm = optimizerStep(gpu, params, c, lr, step);
       const { loss: value, gradNorm } = await readStepStats(gpu, stats, loss, norm, step, s.outDir);
       state.step = step;

@@ -241,7 +241,7 @@ export async function trainLm(s: LmTrainSetup): Promise<LmTrainResult> {
         accumulateMicroBatch(gpu, model, lora, grads, batch, countTargets(batch.targets) * c.gradAccum, lossAcc, microSeed(c.seed, step, micro));
         batch.release();
       });
-      const lr = lrAt(schedule, step);
+      const lr = lrAt(schedule, step - 1); // the schedule counts updates from 0: step 1 is update 0
       const norm = optimizerStep(gpu, params, c, lr, step);
       const { loss, gradNorm } = await readStepStats(gpu, stats, lossAcc, norm, step, s.outDir, 'try a lower --lr');
       state.step = step;

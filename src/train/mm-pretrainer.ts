@@ -268,7 +268,7 @@ export async function trainMultimodal(s: MmTrainSetup): Promise<MmTrainResult> {
         const count = capCount + textCount;
         captionStep(gpu, vision, decoder, grads, cap, { count, lossInto: capLoss, frozenEncoder: c.frozenEncoder, lora, dropoutSeed: microSeed(c.seed, step, 0) });
         if (win) accumulateMicroBatch(gpu, decoder, lora, grads, win, count, textLoss, microSeed(c.seed, step, 1));
-        const lr = lrAt(schedule, step);
+        const lr = lrAt(schedule, step - 1); // the schedule counts updates from 0: step 1 is update 0
         const norm = optimizerStep(gpu, params, c, lr, step);
         const r = await readStats(gpu, stats, capLoss, textLoss, norm, params, step, s.outDir);
         const loss = r.caption + r.text;
