@@ -21,6 +21,7 @@ describe('lco embed (child process)', () => {
     const out = join(dir, 'out.jsonl');
     const r = await runLco(['embed', '--model', MODEL, '--input', input, '--output', out, '--batch-size', '2']);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/artificially reduced/); // no driver notices (driver-stderr.test.ts)
     const rows = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l).embedding as number[]);
     expect(rows.length).toBe(3);
     for (const e of rows) {

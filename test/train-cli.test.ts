@@ -1,11 +1,13 @@
 // `lco train` end to end in a child process on the built-in tiny decoder: a
 // JSONL of triplets trains a PEFT adapter that `lco embed --adapter` applies;
 // a two-stage --config runs both stages, the second from the first's adapter;
-// a bad row stops the run naming its line (or is skipped when asked).
+// a bad row stops the run naming its line (or is skipped when asked); one
+// SGD step with no warmup moves the adapter by exactly lr times the gradient.
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SafetensorsBuffer } from '../src/io/safetensors.ts';
 import { runLco } from './helpers.ts';
 
 const MODEL = new URL('../fixtures/tiny-decoder', import.meta.url).pathname;
@@ -28,6 +30,7 @@ describe('lco train (child process)', () => {
     const r = await runLco(['train', '--model', MODEL, '--data', data, '--out', out, '--steps', '2', '--loss', 'symmetric', ...SMALL]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/10 rows with 1 negative\(s\) each; LoRA r 8 alpha 16/);
+    expect(r.stderr).not.toMatch(/artificially reduced/); // no driver notices (driver-stderr.test.ts)
     expect(JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'))).toMatchObject({ peft_type: 'LORA', r: 8, base_model_name_or_path: MODEL });
 
     const input = join(dir, 'in.jsonl');
@@ -59,5 +62,40 @@ describe('lco train (child process)', () => {
     const usage = await runLco(['train', '--model', MODEL, '--data', data, '--out', join(dir, 'z'), '--loss', 'hinge']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--loss hinge: expected infonce, symmetric or mamcl/);
+  });
+
+  it('one SGD step with --warmup 0 runs at the peak lr and moves the adapter by exactly lr times the gradient', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lco-train-step-'));
+    const data = await triplets(dir);
+    // plain SGD: no momentum, no weight decay, no clipping, no dropout; the same seed draws the same A and batch
+    const run = async (lr: number) => {
+      const out = join(dir, `lr-${lr}`);
+      const r = await runLco(['train', '--model', MODEL, '--data', data, '--out', out, '--steps', '1', '--warmup', '0', '--lr', String(lr),
+        '--optimizer', 'sgd', '--momentum', '0', '--weight-decay', '0', '--max-grad-norm', '0', '--lora-dropout', '0', ...SMALL]);
+      expect(r.code, r.stderr).toBe(0);
+      const log = JSON.parse((await readFile(join(out, 'train-log.jsonl'), 'utf8')).trim()) as { step: number; lr: number; grad_norm: number };
+      const st = new SafetensorsBuffer(new Uint8Array(await readFile(join(out, 'adapter_model.safetensors'))));
+      const tensors = new Map(st.names().map((n) => [n, st.float32(n)]));
+      return { log, tensors };
+    };
+    const one = await run(1);
+    const quarter = await run(0.25);
+    expect(one.log).toMatchObject({ step: 1, lr: 1 }); // the transformers convention: update 0 after no warmup is at the peak
+    expect(quarter.log.lr).toBe(0.25);
+    expect(one.log.grad_norm).toBeGreaterThan(0);
+    // B starts at zero, so its gradient is the only one (A's is B^T-weighted, zero) and B after one step
+    // is -lr g exactly: a quarter of the lr moves it by exactly a quarter (a power of two scales exactly).
+    let sumsq = 0;
+    for (const [name, w] of one.tensors) {
+      const q = quarter.tensors.get(name)!;
+      if (name.includes('lora_B')) {
+        expect(q, name).toEqual(Float32Array.from(w, (x) => x * 0.25));
+        for (const x of w) sumsq += x * x;
+      } else {
+        expect(q, name).toEqual(w); // A: no gradient while B = 0
+      }
+    }
+    // |step| = lr |g|: the update's norm is the logged gradient norm (lr 1)
+    expect(Math.abs(Math.sqrt(sumsq) - one.log.grad_norm)).toBeLessThan(1e-5 * one.log.grad_norm);
   });
 });

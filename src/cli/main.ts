@@ -53,3 +53,5 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+
+export {}; // a module: src/cli/entry.ts imports it for its side effect

@@ -6,8 +6,13 @@
 // We ask for the adapter's real limits (the defaults are far lower: 128 MiB
 // storage bindings, 16 KiB workgroup memory) and for every optional feature in
 // WANTED_FEATURES that the adapter has.
+//
+// Dawn's native code prints two notices about clamped limits at the first
+// adapter request of an instance; in Node they are filtered out of stderr
+// (driver-stderr.ts; LCO_DRIVER_LOG=1 shows them).
 
 import { isBun, isNode } from '../runtime.ts';
+import { DRIVER_LOG_ENV, filterDriverStderr } from './driver-stderr.ts';
 
 export const WANTED_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
 
@@ -40,6 +45,15 @@ async function dawnGpu(options: string[]): Promise<GPU> {
     dawnInstance = create(options);
   }
   return dawnInstance;
+}
+
+/** Dawn's requestAdapter, with its native limit notices kept off stderr (driver-stderr.ts). */
+async function dawnRequestAdapter(gpu: GPU, request: GPURequestAdapterOptions): Promise<GPUAdapter | null> {
+  const [fs, os, workers] = await Promise.all([import('node:fs'), import('node:os'), import('node:worker_threads')]);
+  return filterDriverStderr({
+    fs, tmpdir: os.tmpdir(), isMainThread: workers.isMainThread, platform: process.platform, env: process.env,
+    activeResources: () => process.getActiveResourcesInfo(), stderrQueued: () => process.stderr.writableLength,
+  }, () => gpu.requestAdapter(request));
 }
 
 /** bun-webgpu's GPU object: it installs navigator.gpu (and GPUBufferUsage and friends). */
@@ -77,12 +91,14 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
     if (--dawnUsers === 0) dawnInstance = null;
   };
 
-  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  const request = { powerPreference: options.powerPreference ?? 'high-performance' } as const;
+  const adapter = await (usesDawn ? dawnRequestAdapter(gpu, request) : gpu.requestAdapter(request));
   if (!adapter) {
     release();
     throw new Error(
       'No WebGPU adapter found. On Debian 12 run `bash scripts/setup-webgpu.sh` as root ' +
-        '(installs Mesa lavapipe from bookworm-backports); elsewhere install a Vulkan driver.',
+        '(installs Mesa lavapipe from bookworm-backports); elsewhere install a Vulkan driver.' +
+        (usesDawn ? ` ${DRIVER_LOG_ENV}=1 shows what the driver printed.` : ''),
     );
   }
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
