@@ -10,7 +10,7 @@
 //                        the images at their rows -> last token -> L2 norm;
 //                        the same alone and in a mixed, padded batch; errors
 //                        name the input or the file
-//   GradCache            image anchors: mini-batch 1 = whole batch (no dropout)
+//   GradCache            image anchors: mini-batch 1 = whole batch (no dropout); repeated steps hold no more memory than one
 //   pairs.ts             image paths resolved against the JSONL's folder
 //   shapes suite         image queries, their captions as relevant documents
 //   CLI                  lco embed / eval / analyze / train on a model folder
@@ -280,6 +280,17 @@ describe('GradCache with image rows', () => {
     const scale = whole.grads.reduce((m, x) => Math.max(m, maxAbs(x)), 0);
     expect(scale).toBeGreaterThan(1e-4);
     one.grads.forEach((x, i) => expectClose(one.names[i], x, whole.grads[i], { rtol: 0, atol: 1e-5 * scale }));
+    // repeated image steps hold no more GPU memory than one (the decoder's dImages was once left live every step)
+    const live = async () => {
+      const loss = gradCacheStep(g, model, lora, gradMap(params), batch, spec, { miniBatch: 2, pooling: 'lasttoken', seed: 9, vision });
+      await loss.read();
+      loss.release();
+      return g.pool.stats().liveBytes;
+    };
+    const params = loraParams(g, lora);
+    const first = await live();
+    for (let i = 0; i < 3; i++) expect(await live(), `image step ${i + 2}`).toBe(first);
+    releaseParams(params);
     // without the encoder the image rows cannot be embedded
     expect(() => gradCacheStep(g, model, lora, gradMap(loraParams(g, lora)), batch, spec, { miniBatch: 2, pooling: 'lasttoken', seed: 9 })).toThrow(ImageInputError);
     releaseLora(lora);

@@ -101,7 +101,8 @@ function forwardMini(gpu: Gpu, model: Decoder, lora: DecoderLora | undefined, ro
       const dRaw = l2normBackward(gpu, n.y, n.norm, dE);
       const dFinal = lt ? lastTokenPoolBackward(gpu, lt.index, dRaw, padded.T) : meanPoolBackward(gpu, input.mask, dRaw);
       dRaw.release();
-      decoderBackward(gpu, model, acts, dFinal, grads);
+      // The vision encoder is frozen here: the gradient of the image rows (dImages, for rows with images) has no use.
+      decoderBackward(gpu, model, acts, dFinal, grads).dImages?.release();
       dFinal.release();
       free();
     },
