@@ -43,15 +43,17 @@ describe('retrieval: hand-checked', () => {
     expect(r.skipped).toBe(0);
   });
 
-  it('a query with no relevant document is skipped and counted, not averaged as 0', () => {
-    // query 1: only a judged-non-relevant doc; query 2: no judgements at all
+  it('a query whose judgements are all non-relevant scores 0 in every mean (trec_eval, MTEB); one absent from the qrels is skipped', () => {
+    // query 1: only a judged-non-relevant doc (in the qrels, R = 0); query 2: no judgements at all
     const s3 = new Float64Array([...scores, ...scores, ...scores]);
     const r = retrievalFromScores(s3, 3, 6, [rels, qrel([[1, 0]]), qrel([])]);
-    expect(r.evaluated).toBe(1);
-    expect(r.skipped).toBe(2);
-    expect(r.perQuery[1]).toBeNull();
+    expect(r.evaluated).toBe(2);
+    expect(r.skipped).toBe(1);
+    expect(r.perQuery[1]).toEqual({ ndcgAt10: 0, recallAt1: 0, recallAt5: 0, recallAt10: 0, accuracyAt1: 0, accuracyAt5: 0, accuracyAt10: 0, mrrAt10: 0, mapAt100: 0 });
     expect(r.perQuery[2]).toBeNull();
-    expect(r.mapAt100).toBeCloseTo(0.5, 12);
+    for (const k of Object.keys(expected) as (keyof QueryMetrics)[]) expect(r[k], k).toBeCloseTo(expected[k] / 2, 12); // (query 0 + 0) / 2
+    // a negative grade is a judgement too (trec_eval reads it as non-relevant)
+    expect(retrievalFromScores(s3, 3, 6, [rels, qrel([[1, -1]]), qrel([[2, 0], [4, 0]])]).evaluated).toBe(3);
   });
 
   it('ties are broken by document index, lower first', () => {
@@ -174,7 +176,7 @@ describe('retrieval: input errors', () => {
     bad(() => retrievalFromScores(s, 2, 2, [qrel([[2, 1]]), qrel([])]), /qrels\[0\] names document 2, outside \[0, 2\)/);
     bad(() => retrievalFromScores(s, 2, 2, [qrel([[1, 0.5]]), qrel([])]), /relevance 0.5; relevances are integers/);
     bad(() => retrievalFromScores(s, 2, 2, [qrel([])]), /qrels has 1 entries, expected one per query \(2\)/);
-    bad(() => retrievalFromScores(s, 2, 2, [qrel([[0, 0]]), qrel([])]), /none of the 2 queries has a relevant document/);
+    bad(() => retrievalFromScores(s, 2, 2, [qrel([]), qrel([])]), /none of the 2 queries has a judgement/);
     bad(() => retrievalFromEmbeddings(new Float32Array([0, 0]), s, 1, 2, 2, [qrel([[0, 1]])]), /queries row 0 has norm 0/);
     bad(() => retrievalFromEmbeddings(new Float32Array([1, 0]), s, 1, 2, 2, [qrel([[0, 1]])], { similarity: 'l2' as 'dot' }),
       /similarity "l2"/);

@@ -14,9 +14,12 @@
 //   MRR@k    = 1 / (i + 1) for the first relevant d_i with i < k, else 0
 //   MAP@k    = (1 / R) sum_{relevant d_i, i < k} P@(i + 1), P@m = relevant in top m / m
 //              (divided by all R, also when R > k: trec_eval's map_cut)
-// Each is averaged over the queries that have R >= 1. Queries with no relevant
-// document are left out of every mean (pytrec_eval cannot score them) and
-// counted in `skipped`.
+// Which queries count (trec_eval, pytrec_eval and so MTEB): every query that
+// appears in the qrels, i.e. has at least one judgement, is scored and
+// averaged, also when all its judgements are non-relevant (R = 0): then every
+// metric is 0 for it (no relevant document can be retrieved; trec_eval
+// scores 0, not undefined). A query absent from the qrels (an empty Map here)
+// is left out of every mean and counted in `skipped`.
 //
 // Ties. Equal scores are ordered by document index, lower index first, so a
 // ranking is a pure function of the scores. (trec_eval breaks ties by docno
@@ -56,9 +59,9 @@ export interface QueryMetrics {
 }
 
 export interface RetrievalResult extends QueryMetrics {
-  /** Queries that have at least one relevant document (the means are over these). */
+  /** Queries with at least one judgement (the means are over these). */
   evaluated: number;
-  /** Queries with no relevant document, left out of the means. */
+  /** Queries with no judgement at all (absent from the qrels), left out of the means. */
   skipped: number;
   /** Per query, in query order; null for a skipped query. */
   perQuery: (QueryMetrics | null)[];
@@ -125,7 +128,7 @@ export function countRelevant(rels: ReadonlyMap<number, number>): number {
   return r;
 }
 
-/** nDCG@k of a ranking (doc indices, best first) against one query's qrels; NaN when the ideal DCG is 0. */
+/** nDCG@k of a ranking (doc indices, best first) against one query's qrels; 0 when the ideal DCG is 0 (trec_eval). */
 export function ndcgAtK(ranking: ArrayLike<number>, rels: ReadonlyMap<number, number>, k: number): number {
   let dcg = 0;
   for (let i = 0; i < Math.min(k, ranking.length); i++) {
@@ -135,35 +138,33 @@ export function ndcgAtK(ranking: ArrayLike<number>, rels: ReadonlyMap<number, nu
   const gains = [...rels.values()].filter((g) => g > 0).sort((a, b) => b - a);
   let idcg = 0;
   for (let i = 0; i < Math.min(k, gains.length); i++) idcg += gains[i] / Math.log2(i + 2);
-  return idcg > 0 ? dcg / idcg : NaN;
+  return idcg > 0 ? dcg / idcg : 0;
 }
 
-/** Recall@k; NaN when the query has no relevant document. */
+/** Recall@k; 0 when the query has no relevant document (trec_eval). */
 export function recallAtK(ranking: ArrayLike<number>, rels: ReadonlyMap<number, number>, k: number): number {
   const R = countRelevant(rels);
   let hit = 0;
   for (let i = 0; i < Math.min(k, ranking.length); i++) if (relOf(rels, ranking[i]) >= 1) hit++;
-  return R > 0 ? hit / R : NaN;
+  return R > 0 ? hit / R : 0;
 }
 
-/** Accuracy@k (hit rate): 1 when a relevant document is in the top k; NaN when there is none. */
+/** Accuracy@k (hit rate): 1 when a relevant document is in the top k, else 0. */
 export function accuracyAtK(ranking: ArrayLike<number>, rels: ReadonlyMap<number, number>, k: number): number {
-  if (countRelevant(rels) === 0) return NaN;
   for (let i = 0; i < Math.min(k, ranking.length); i++) if (relOf(rels, ranking[i]) >= 1) return 1;
   return 0;
 }
 
-/** Reciprocal rank of the first relevant document in the top k (0 if none there); NaN when there is none. */
+/** Reciprocal rank of the first relevant document in the top k (0 if none there, or none at all). */
 export function mrrAtK(ranking: ArrayLike<number>, rels: ReadonlyMap<number, number>, k: number): number {
-  if (countRelevant(rels) === 0) return NaN;
   for (let i = 0; i < Math.min(k, ranking.length); i++) if (relOf(rels, ranking[i]) >= 1) return 1 / (i + 1);
   return 0;
 }
 
-/** Average precision cut at k, divided by all R relevant documents; NaN when R = 0. */
+/** Average precision cut at k, divided by all R relevant documents; 0 when R = 0 (trec_eval). */
 export function mapAtK(ranking: ArrayLike<number>, rels: ReadonlyMap<number, number>, k: number): number {
   const R = countRelevant(rels);
-  if (R === 0) return NaN;
+  if (R === 0) return 0;
   let hit = 0, sum = 0;
   for (let i = 0; i < Math.min(k, ranking.length); i++) {
     if (relOf(rels, ranking[i]) >= 1) {
@@ -205,7 +206,8 @@ function checkQrels(where: string, qrels: Qrels, nQueries: number, nDocs: number
 /**
  * Retrieval metrics from a score matrix scores [nQueries, nDocs] (higher is
  * better, e.g. cosine similarity) and qrels. Means are over the queries with
- * a relevant document; it is an error when no query has one.
+ * a judgement (those with only non-relevant ones score 0); it is an error
+ * when no query has one.
  */
 export function retrievalFromScores(scores: Matrix, nQueries: number, nDocs: number, qrels: Qrels): RetrievalResult {
   const where = 'retrievalFromScores';
@@ -218,8 +220,8 @@ export function retrievalFromScores(scores: Matrix, nQueries: number, nDocs: num
   const perQuery: (QueryMetrics | null)[] = [];
   let evaluated = 0;
   for (let q = 0; q < nQueries; q++) {
-    if (countRelevant(qrels[q]) === 0) {
-      perQuery.push(null);
+    if (qrels[q].size === 0) {
+      perQuery.push(null); // absent from the qrels
       continue;
     }
     const ranking = rankTopK(scores, MAP_CUTOFF, q * nDocs, nDocs);
@@ -228,7 +230,7 @@ export function retrievalFromScores(scores: Matrix, nQueries: number, nDocs: num
     perQuery.push(m);
     evaluated++;
   }
-  if (evaluated === 0) fail(where, `none of the ${nQueries} queries has a relevant document (relevance >= 1) in the qrels`);
+  if (evaluated === 0) fail(where, `none of the ${nQueries} queries has a judgement in the qrels`);
   const mean = Object.fromEntries(keys.map((k) => [k, sum[k] / evaluated])) as unknown as QueryMetrics;
   return { ...mean, evaluated, skipped: nQueries - evaluated, perQuery };
 }
