@@ -2,9 +2,14 @@
 // against gold labels (MTEB clustering: k = number of gold labels).
 //
 // k-means on X [n, D] with k clusters (float64):
-//   init (k-means++, plain, not sklearn's greedy variant): c_0 = a uniformly
-//     drawn point; each next centre is point i with probability
-//     D(i)^2 / sum_j D(j)^2, D(i) = distance to the nearest centre so far.
+//   init (greedy k-means++, as scikit-learn's kmeans_plusplus): c_0 = a
+//     uniformly drawn point; for each next centre, L candidates are drawn,
+//     point i with probability D(i)^2 / sum_j D(j)^2 (D(i) = distance to the
+//     nearest centre so far), and the candidate that leaves the lowest
+//     potential sum_i min(D(i), |x_i - cand|)^2 is kept (ties: the first
+//     drawn). L = 2 + floor(ln k) by default (sklearn's n_local_trials);
+//     L = 1 is plain k-means++ (Arthur & Vassilvitskii), whose seeds end
+//     10-30% worse in objective at k = 20 on clustered data.
 //   Lloyd: assign each point to its nearest centre (ties to the lower centre
 //     index), move each centre to the mean of its points; repeat until no
 //     assignment changes (a fixed point) or maxIters updates.
@@ -39,6 +44,8 @@ export interface KMeansOptions {
   seed?: number;
   /** Independent k-means++ inits; the lowest inertia wins. Default 10 (sklearn's long-standing n_init). */
   restarts?: number;
+  /** Candidates drawn per centre by the greedy seeding. Default 2 + floor(ln k); 1 is plain k-means++. */
+  seedingTrials?: number;
   /** Most centre updates per run. Default 300 (sklearn's max_iter). */
   maxIters?: number;
   /** Default 'euclidean'. */
@@ -73,39 +80,85 @@ function sqDist(x: Float64Array, i: number, c: Float64Array, j: number, dim: num
   return s;
 }
 
-/** k-means++ centres [k, dim] drawn from the points. */
-function initPlusPlus(x: Float64Array, n: number, dim: number, k: number, rng: Rng): Float64Array {
+/** Greedy k-means++ seeds drawn from the points, `trials` candidates per centre: centres [k, dim] and their point indices [k]. */
+function initPlusPlus(x: Float64Array, n: number, dim: number, k: number, trials: number, rng: Rng): { centres: Float64Array; indices: Int32Array } {
   const centres = new Float64Array(k * dim);
-  const pick = (j: number, i: number) => centres.set(x.subarray(i * dim, (i + 1) * dim), j * dim);
+  const indices = new Int32Array(k);
+  const pick = (j: number, i: number) => {
+    centres.set(x.subarray(i * dim, (i + 1) * dim), j * dim);
+    indices[j] = i;
+  };
   pick(0, Math.min(n - 1, Math.floor(rng.next() * n)));
-  const d2 = new Float64Array(n); // squared distance to the nearest centre so far
+  let d2 = new Float64Array(n); // squared distance to the nearest centre so far
   for (let i = 0; i < n; i++) d2[i] = sqDist(x, i, centres, 0, dim);
+  const cum = new Float64Array(n);
+  const tried = Array.from({ length: trials }, () => new Float64Array(n)); // d2 with each candidate added
   for (let j = 1; j < k; j++) {
     let total = 0;
-    for (let i = 0; i < n; i++) total += d2[i];
-    let chosen: number;
-    if (total > 0) {
-      // Walk the cumulative sum to the draw; rounding can leave the draw past
-      // the end, so fall back to the last point with positive weight.
-      const r = rng.next() * total;
-      let cum = 0;
-      chosen = -1;
-      let lastPositive = 0;
-      for (let i = 0; i < n; i++) {
-        if (d2[i] > 0) lastPositive = i;
-        cum += d2[i];
-        if (cum > r) { chosen = i; break; }
+    for (let i = 0; i < n; i++) cum[i] = total += d2[i];
+    let best = -1, bestPotential = Infinity, bestPoint = 0;
+    for (let t = 0; t < trials; t++) {
+      let cand: number;
+      if (total > 0) {
+        // The first point whose cumulative weight passes the draw: never a
+        // point of weight 0. Rounding can put the draw at the very end: then
+        // the last point of positive weight.
+        const r = rng.next() * total;
+        let lo = 0, hi = n - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (cum[mid] > r) hi = mid; else lo = mid + 1;
+        }
+        cand = lo;
+        while (d2[cand] === 0 && cand > 0) cand--;
+      } else {
+        // Every point sits on a centre (fewer distinct points than k): any point
+        // will do; the duplicate centre's cluster is emptied and refilled later.
+        cand = Math.min(n - 1, Math.floor(rng.next() * n));
       }
-      if (chosen < 0) chosen = lastPositive;
-    } else {
-      // Every point sits on a centre (fewer distinct points than k): any point
-      // will do; the duplicate centre's cluster is emptied and refilled below.
-      chosen = Math.min(n - 1, Math.floor(rng.next() * n));
+      const d = tried[t];
+      let potential = 0;
+      const co = cand * dim;
+      for (let i = 0; i < n; i++) {
+        const xo = i * dim;
+        let s2 = 0;
+        for (let c = 0; c < dim; c++) {
+          const v = x[xo + c] - x[co + c];
+          s2 += v * v;
+        }
+        potential += d[i] = Math.min(d2[i], s2);
+      }
+      if (potential < bestPotential) { bestPotential = potential; best = t; bestPoint = cand; }
     }
-    pick(j, chosen);
-    for (let i = 0; i < n; i++) d2[i] = Math.min(d2[i], sqDist(x, i, centres, j, dim));
+    pick(j, bestPoint);
+    [d2, tried[best]] = [tried[best], d2];
   }
-  return centres;
+  return { centres, indices };
+}
+
+export interface SeedingOptions {
+  /** Seed of the mulberry32 stream. Default 0. */
+  seed?: number;
+  /** Candidates per centre. Default 2 + floor(ln k); 1 is plain k-means++. */
+  trials?: number;
+}
+
+/**
+ * The greedy k-means++ seeds of data [n, dim] (scikit-learn's
+ * kmeans_plusplus): the centres [k, dim] and the indices of the points they
+ * are. The first of kmeans()'s restarts with the same seed starts from these
+ * (euclidean metric).
+ */
+export function kmeansPlusPlus(data: Matrix, n: number, dim: number, k: number, options: SeedingOptions = {}): { centres: Float64Array; indices: Int32Array } {
+  const where = 'kmeansPlusPlus';
+  checkMatrix(where, 'data', data, n, dim);
+  checkInt(where, 'k', k);
+  if (k > n) fail(where, `k = ${k} centres needs at least k points, got n = ${n}`);
+  const seed = options.seed ?? 0;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(where, `seed ${seed} must be an integer in [0, 2^32)`);
+  const trials = options.trials ?? 2 + Math.floor(Math.log(k));
+  checkInt(where, 'trials', trials);
+  return initPlusPlus(toFloat64(data), n, dim, k, trials, new Rng(seed));
 }
 
 /** Nearest centre of every point (ties: lower index); returns whether any label changed. */
@@ -169,6 +222,8 @@ export function kmeans(data: Matrix, n: number, dim: number, k: number, options:
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(where, `seed ${seed} must be an integer in [0, 2^32)`);
   const restarts = options.restarts ?? 10;
   checkInt(where, 'restarts', restarts);
+  const trials = options.seedingTrials ?? 2 + Math.floor(Math.log(k));
+  checkInt(where, 'seedingTrials', trials);
   const maxIters = options.maxIters ?? 300;
   checkInt(where, 'maxIters', maxIters);
   const metric = options.metric ?? 'euclidean';
@@ -180,7 +235,7 @@ export function kmeans(data: Matrix, n: number, dim: number, k: number, options:
   let best: KMeansResult | null = null;
   const inertias: number[] = [];
   for (let run = 0; run < restarts; run++) {
-    const centres = initPlusPlus(x, n, dim, k, rng);
+    const { centres } = initPlusPlus(x, n, dim, k, trials, rng);
     const labels = new Int32Array(n).fill(-1);
     const dist = new Float64Array(n);
     assign(x, n, dim, centres, k, labels, dist);
