@@ -136,6 +136,16 @@ function initPlusPlus(x: Float64Array, n: number, dim: number, k: number, trials
   return { centres, indices };
 }
 
+/** The data, k, seed and candidates-per-centre checks kmeans and kmeansPlusPlus share; the defaults filled in. */
+function checkSeeding(where: string, trialsName: string, data: Matrix, n: number, dim: number, k: number, seed = 0, trials = 2 + Math.floor(Math.log(k))) {
+  checkMatrix(where, 'data', data, n, dim);
+  checkInt(where, 'k', k);
+  if (k > n) fail(where, `k = ${k} clusters needs at least k points, got n = ${n}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(where, `seed ${seed} must be an integer in [0, 2^32)`);
+  checkInt(where, trialsName, trials);
+  return { seed, trials };
+}
+
 export interface SeedingOptions {
   /** Seed of the mulberry32 stream. Default 0. */
   seed?: number;
@@ -150,14 +160,7 @@ export interface SeedingOptions {
  * (euclidean metric).
  */
 export function kmeansPlusPlus(data: Matrix, n: number, dim: number, k: number, options: SeedingOptions = {}): { centres: Float64Array; indices: Int32Array } {
-  const where = 'kmeansPlusPlus';
-  checkMatrix(where, 'data', data, n, dim);
-  checkInt(where, 'k', k);
-  if (k > n) fail(where, `k = ${k} centres needs at least k points, got n = ${n}`);
-  const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(where, `seed ${seed} must be an integer in [0, 2^32)`);
-  const trials = options.trials ?? 2 + Math.floor(Math.log(k));
-  checkInt(where, 'trials', trials);
+  const { seed, trials } = checkSeeding('kmeansPlusPlus', 'trials', data, n, dim, k, options.seed, options.trials);
   return initPlusPlus(toFloat64(data), n, dim, k, trials, new Rng(seed));
 }
 
@@ -215,15 +218,9 @@ function update(x: Float64Array, n: number, dim: number, centres: Float64Array, 
 /** k-means (k-means++ init, Lloyd iterations, restarts) on data [n, dim]. */
 export function kmeans(data: Matrix, n: number, dim: number, k: number, options: KMeansOptions = {}): KMeansResult {
   const where = 'kmeans';
-  checkMatrix(where, 'data', data, n, dim);
-  checkInt(where, 'k', k);
-  if (k > n) fail(where, `k = ${k} clusters needs at least k points, got n = ${n}`);
-  const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(where, `seed ${seed} must be an integer in [0, 2^32)`);
+  const { seed, trials } = checkSeeding(where, 'seedingTrials', data, n, dim, k, options.seed, options.seedingTrials);
   const restarts = options.restarts ?? 10;
   checkInt(where, 'restarts', restarts);
-  const trials = options.seedingTrials ?? 2 + Math.floor(Math.log(k));
-  checkInt(where, 'seedingTrials', trials);
   const maxIters = options.maxIters ?? 300;
   checkInt(where, 'maxIters', maxIters);
   const metric = options.metric ?? 'euclidean';
