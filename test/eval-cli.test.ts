@@ -17,8 +17,9 @@ describe('lco eval (child process)', () => {
     const small = ['--model', MODEL, '--max-queries', '20', '--max-docs', '60', '--max-items', '40', '--kmeans-restarts', '1'];
     const r = await runLco(['eval', ...small, '--prompt', 'lco', '--json', out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/retrieval\s+nDCG@10\s+\d\.\d{4}/);
-    expect(r.stdout).toMatch(/classification\s+accuracy\s+\d\.\d{4}/);
+    expect(r.stdout).toMatch(/retrieval\s+nDCG@10\s+\d\.\d{4}\s+\d\.\d{4}/); // the model, then the lexical baseline
+    expect(r.stdout).toMatch(/classification\s+accuracy\s+\d\.\d{4}\s+\d\.\d{4}/);
+    expect(r.stdout).toMatch(/retrieval\s+Okapi BM25 \(k1 1\.2, b 0\.75/);
     const j = JSON.parse(await readFile(out, 'utf8'));
     expect(j).toMatchObject({ command: 'eval', model: MODEL, adapter: null, tasks: 'wordnet', suite: 'wordnet' });
     expect(j.options).toMatchObject({ prompt: 'lco', queryPrompt: 'lco', pooling: 'lasttoken', dimensions: 128, kmeansRestarts: 1, seed: 0 });
@@ -28,6 +29,10 @@ describe('lco eval (child process)', () => {
     }
     expect(Math.abs(j.sts.spearman)).toBeLessThanOrEqual(1);
     expect(j.timings.run).toBeGreaterThan(0);
+    expect(j.lexical).toMatchObject({ suite: 'wordnet', retrieval: { evaluated: 20 }, clustering: { k: j.clustering.k } });
+    const plain = await runLco(['eval', ...small, '--no-baselines']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/^task\s+metric\s+value\n/);
 
     const bad = join(dir, 'bad.json');
     for (const [flag, msg] of [

@@ -21,6 +21,7 @@ import { writeFileAtomic } from '../io/safetensors.ts';
 import { Embedder, type Pooling } from '../embed/embedder.ts';
 import { resolvePrompt, type ChatFormat } from '../embed/prompt.ts';
 import { DEFAULT_KMEANS_RESTARTS, evaluateEmbedder, formatResultsTable } from '../eval/run-eval.ts';
+import { evaluateLexical, formatLexicalMethods } from '../eval/run-lexical.ts';
 import { buildSuite, TASK_BUILDERS } from '../eval/suite.ts';
 import { atLeast, formatHelp, oneOf, parseCommand, UsageError, type FlagSpecs } from './args.ts';
 import { withModel } from './session.ts';
@@ -68,6 +69,7 @@ const FLAGS = {
   'max-items': { type: 'number', integer: true, default: EVAL_DEFAULTS.maxItems, value: 'N', help: 'about N clustering/probe items and STS pairs (0: all)' },
   'kmeans-restarts': { type: 'number', integer: true, default: DEFAULT_KMEANS_RESTARTS, value: 'N', help: 'k-means++ restarts (lowest inertia kept)' },
   seed: { type: 'number', integer: true, default: 0, value: 'S', help: 'seed of the task sampling and k-means' },
+  'no-baselines': { type: 'boolean', help: 'skip the lexical baselines (BM25, TF-IDF) printed beside the model' },
   json: { type: 'string', value: 'OUT.json', help: 'write the results as JSON (atomically)' },
 } as const satisfies FlagSpecs;
 
@@ -75,8 +77,10 @@ const HELP = formatHelp(`usage: lco eval --model DIR [options]
 
 Embeds the suite's texts with the decoder in DIR and prints retrieval (nDCG@10,
 Recall@1/5/10, MRR@10, MAP@100), STS (Spearman), clustering (V-measure, NMI)
-and probe accuracy. --tasks shapes: image -> caption retrieval on held-out
-shapes-world scenes, for a model folder with vision_config.json.`, FLAGS);
+and probe accuracy, each beside a lexical baseline on the same split: BM25
+for retrieval, TF-IDF vectors for the rest (src/eval/lexical.ts). --tasks
+shapes: image -> caption retrieval on held-out shapes-world scenes, for a
+model folder with vision_config.json.`, FLAGS);
 
 export async function run(args: string[]): Promise<number> {
   const f = parseCommand('eval', FLAGS, HELP, args, (f) => {
@@ -103,13 +107,17 @@ export async function run(args: string[]): Promise<number> {
       prompt: f.prompt, queryPrompt: f['query-prompt'], chat: f.chat as ChatFormat, pooling: f.pooling as Pooling,
       dimensions: f.dimensions, batchSize: f['batch-size'], maxLength: f['max-length'],
     }, { seed: f.seed, kmeansRestarts: f['kmeans-restarts'] });
+    if (!f['no-baselines']) process.stderr.write('lco eval: scoring the lexical baselines (BM25, TF-IDF) on the same split...\n');
+    const lexical = f['no-baselines'] ? undefined : evaluateLexical(suite, { seed: f.seed, kmeansRestarts: f['kmeans-restarts'] });
     const total = (performance.now() - t0) / 1000;
-    process.stdout.write(formatResultsTable(results));
+    const hasBaseline = lexical && (lexical.retrieval || lexical.sts || lexical.clustering || lexical.classification);
+    process.stdout.write(formatResultsTable(results, hasBaseline ? lexical : undefined));
+    if (hasBaseline) process.stdout.write(formatLexicalMethods(lexical));
     process.stdout.write(`suite built in ${suiteSeconds.toFixed(1)} s; whole run ${total.toFixed(1)} s\n`);
     if (f.json) {
       const out = {
         command: 'eval', model: f.model, adapter: f.adapter ?? null, tasks: f.tasks, ...results,
-        timings: { ...results.timings, suite: suiteSeconds, run: total },
+        timings: { ...results.timings, suite: suiteSeconds, run: total }, lexical: lexical ?? null,
       };
       // NaN (an undefined metric) becomes null, as JSON has no NaN.
       await writeFileAtomic(f.json, new TextEncoder().encode(`${JSON.stringify(out, null, 2)}\n`));

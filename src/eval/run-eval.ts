@@ -17,11 +17,11 @@
 // A metric with no defined value (Spearman of constant cosines) is NaN here
 // and null in JSON.
 import type { EmbedOptions } from '../embed/embedder.ts';
-import { clusteringFromEmbeddings } from './cluster.ts';
+import { clusteringFromEmbeddings, type ClusteringResult } from './cluster.ts';
 import { EvalInputError } from './matrix.ts';
 import { retrievalFromEmbeddings, stsFromEmbeddings, type RetrievalResult } from './metrics.ts';
-import { probeAccuracy } from './probe.ts';
-import type { EvalItem, EvalSuite } from './suite.ts';
+import { probeAccuracy, type ProbeResult } from './probe.ts';
+import type { ClassificationSuite, EvalItem, EvalSuite } from './suite.ts';
 
 /** What evaluateEmbedder needs of an embedder (Embedder has it; tests pass stubs). */
 export interface TextEmbedder {
@@ -140,6 +140,33 @@ function checkSameLength(where: string, what: Record<string, readonly unknown[]>
   return n;
 }
 
+/** The rows of the classification fold `fold`; a bad fold name or an empty fold is an error. */
+export function foldRows(suiteName: string, P: ClassificationSuite, fold: 'train' | 'test'): number[] {
+  const rows = P.folds.flatMap((f, i) => {
+    if (f !== 'train' && f !== 'test') throw new EvalInputError(`${suiteName} classification.folds[${i}] = ${String(f)}; expected 'train' or 'test'`);
+    return f === fold ? [i] : [];
+  });
+  if (rows.length === 0) throw new EvalInputError(`${suiteName} classification: no '${fold}' items`);
+  return rows;
+}
+
+/** The means and counts of a retrieval result, without its per-query rows. */
+export function retrievalScores(m: RetrievalResult): RetrievalScores {
+  const { perQuery: _perQuery, ...scores } = m;
+  return scores;
+}
+
+export function clusteringScores(m: ClusteringResult): ClusteringScores {
+  return {
+    vMeasure: m.vMeasure, nmi: m.nmi, homogeneity: m.homogeneity, completeness: m.completeness, k: m.k,
+    inertia: m.kmeans.inertia, iterations: m.kmeans.iterations, converged: m.kmeans.converged,
+  };
+}
+
+export function classificationScores(m: ProbeResult): ClassificationScores {
+  return { accuracy: m.accuracy, trainAccuracy: m.trainAccuracy, classes: m.probe.classes.length, probeIterations: m.probe.iterations, converged: m.probe.converged };
+}
+
 /** Scores `embedder` on every part `suite` has. */
 export async function evaluateEmbedder(
   embedder: TextEmbedder, suite: EvalSuite, embedOpts: EvalEmbedOptions = {}, runOpts: EvalRunOptions = {},
@@ -211,12 +238,7 @@ export async function evaluateEmbedder(
   if (R && refs.queries && refs.corpus) {
     const Q = R.queries.length, D = R.corpus.length;
     [retrieval, tr] = timed(() => {
-      const m = retrievalFromEmbeddings(matrix(refs.queries!), matrix(refs.corpus!), Q, D, dim, R.qrels);
-      return {
-        ndcgAt10: m.ndcgAt10, recallAt1: m.recallAt1, recallAt5: m.recallAt5, recallAt10: m.recallAt10,
-        accuracyAt1: m.accuracyAt1, accuracyAt5: m.accuracyAt5, accuracyAt10: m.accuracyAt10,
-        mrrAt10: m.mrrAt10, mapAt100: m.mapAt100, evaluated: m.evaluated, skipped: m.skipped,
-      };
+      return retrievalScores(retrievalFromEmbeddings(matrix(refs.queries!), matrix(refs.corpus!), Q, D, dim, R.qrels));
     });
   }
 
@@ -231,11 +253,7 @@ export async function evaluateEmbedder(
   let clustering: ClusteringScores | undefined, tc = 0;
   if (K && refs.cluster) {
     [clustering, tc] = timed(() => {
-      const m = clusteringFromEmbeddings(matrix(refs.cluster!), K.texts.length, dim, K.labels, { seed, restarts });
-      return {
-        vMeasure: m.vMeasure, nmi: m.nmi, homogeneity: m.homogeneity, completeness: m.completeness, k: m.k,
-        inertia: m.kmeans.inertia, iterations: m.kmeans.iterations, converged: m.kmeans.converged,
-      };
+      return clusteringScores(clusteringFromEmbeddings(matrix(refs.cluster!), K.texts.length, dim, K.labels, { seed, restarts }));
     });
   }
 
@@ -244,11 +262,7 @@ export async function evaluateEmbedder(
   if (P && refs.probe) {
     const x = matrix(refs.probe);
     const split = (fold: 'train' | 'test') => {
-      const rows = P.folds.flatMap((f, i) => {
-        if (f !== 'train' && f !== 'test') throw new EvalInputError(`${suite.name} classification.folds[${i}] = ${String(f)}; expected 'train' or 'test'`);
-        return f === fold ? [i] : [];
-      });
-      if (rows.length === 0) throw new EvalInputError(`${suite.name} classification: no '${fold}' items`);
+      const rows = foldRows(suite.name, P, fold);
       const sub = new Float32Array(rows.length * dim);
       rows.forEach((r, i) => sub.set(x.subarray(r * dim, (r + 1) * dim), i * dim));
       return { x: sub, n: rows.length, labels: rows.map((r) => P.labels[r]) };
@@ -256,13 +270,7 @@ export async function evaluateEmbedder(
     const train = split('train'), test = split('test');
     nTrain = train.n;
     nTest = test.n;
-    [classification, tp] = timed(() => {
-      const m = probeAccuracy(train, test, dim);
-      return {
-        accuracy: m.accuracy, trainAccuracy: m.trainAccuracy, classes: m.probe.classes.length,
-        probeIterations: m.probe.iterations, converged: m.probe.converged,
-      };
-    });
+    [classification, tp] = timed(() => classificationScores(probeAccuracy(train, test, dim)));
   }
 
   return {
@@ -288,31 +296,39 @@ export async function evaluateEmbedder(
 
 const fmt = (v: number): string => (Number.isFinite(v) ? v.toFixed(4) : 'n/a');
 
-/** A plain-text table: one line per (task, metric), then counts and timings. */
-export function formatResultsTable(r: EvalResults): string {
-  const rows: [string, string, string][] = [];
-  const add = (task: string, metric: string, v: number) => rows.push([rows.some((x) => x[0] === task) ? '' : task, metric, fmt(v)]);
+/** The task scores a table row reads: an embedder's results, or the lexical baselines' (run-lexical.ts). */
+export type TaskScores = Pick<EvalResults, 'retrieval' | 'sts' | 'clustering' | 'classification'>;
+
+/** The (task, metric, value) rows of a table, in order. */
+function scoreRows(r: TaskScores): [string, string, number][] {
+  const rows: [string, string, number][] = [];
   if (r.retrieval) {
     const m = r.retrieval;
-    add('retrieval', 'nDCG@10', m.ndcgAt10);
-    add('retrieval', 'Recall@1', m.recallAt1);
-    add('retrieval', 'Recall@5', m.recallAt5);
-    add('retrieval', 'Recall@10', m.recallAt10);
-    add('retrieval', 'MRR@10', m.mrrAt10);
-    add('retrieval', 'MAP@100', m.mapAt100);
+    rows.push(['retrieval', 'nDCG@10', m.ndcgAt10], ['retrieval', 'Recall@1', m.recallAt1], ['retrieval', 'Recall@5', m.recallAt5],
+      ['retrieval', 'Recall@10', m.recallAt10], ['retrieval', 'MRR@10', m.mrrAt10], ['retrieval', 'MAP@100', m.mapAt100]);
   }
-  if (r.sts) {
-    add('sts', 'Spearman', r.sts.spearman);
-    add('sts', 'Pearson', r.sts.pearson);
-  }
-  if (r.clustering) {
-    add('clustering', 'V-measure', r.clustering.vMeasure);
-    add('clustering', 'NMI', r.clustering.nmi);
-  }
-  if (r.classification) add('classification', 'accuracy', r.classification.accuracy);
-  const w0 = Math.max(4, ...rows.map((x) => x[0].length)) + 2;
-  const w1 = Math.max(6, ...rows.map((x) => x[1].length)) + 2;
-  const lines = [`${'task'.padEnd(w0)}${'metric'.padEnd(w1)}value`, ...rows.map(([a, b, c]) => `${a.padEnd(w0)}${b.padEnd(w1)}${c}`)];
+  if (r.sts) rows.push(['sts', 'Spearman', r.sts.spearman], ['sts', 'Pearson', r.sts.pearson]);
+  if (r.clustering) rows.push(['clustering', 'V-measure', r.clustering.vMeasure], ['clustering', 'NMI', r.clustering.nmi]);
+  if (r.classification) rows.push(['classification', 'accuracy', r.classification.accuracy]);
+  return rows;
+}
+
+/**
+ * A plain-text table: one line per (task, metric), with the lexical
+ * baselines' value beside the model's when given ('-' where a task has
+ * none), then counts and timings.
+ */
+export function formatResultsTable(r: EvalResults, lexical?: TaskScores): string {
+  const base = new Map((lexical ? scoreRows(lexical) : []).map(([task, metric, v]) => [`${task} ${metric}`, v]));
+  const rows = scoreRows(r).map(([task, metric, v], i, all): string[] => {
+    const row = [i > 0 && all[i - 1][0] === task ? '' : task, metric, fmt(v)];
+    if (lexical) row.push(base.has(`${task} ${metric}`) ? fmt(base.get(`${task} ${metric}`)!) : '-');
+    return row;
+  });
+  const head = ['task', 'metric', 'value', ...(lexical ? ['lexical'] : [])];
+  const widths = head.map((h, j) => Math.max(h.length + 2, ...rows.map((x) => x[j].length + 2)));
+  const line = (cells: string[]) => cells.map((x, j) => (j < cells.length - 1 ? x.padEnd(widths[j]) : x)).join('');
+  const lines = [line(head), ...rows.map(line)];
   const c = r.counts, t = r.timings, o = r.options;
   lines.push('');
   lines.push(`suite ${r.suite}: ${c.queries} queries x ${c.documents} documents, ${c.stsPairs} STS pairs, ` +
