@@ -12,6 +12,7 @@
 // this process with the driver's messages shown.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { isatty } from 'node:tty';
 import { NoticeFilter, driverLogWanted, stderrTarget } from '../gpu/driver-stderr.ts';
 
 /** Set in the child's environment: its stderr is already filtered. */
@@ -34,7 +35,7 @@ function runFiltered(argv: string[]): Promise<number | NodeJS.Signals> {
   // own and every signal reaches it once, through us; with one, it stays in
   // ours (so it may use the terminal) and the terminal's signals reach it
   // directly, so we forward only SIGTERM.
-  const terminal = process.stdin.isTTY || process.stdout.isTTY;
+  const terminal = isatty(0) || isatty(1); // not process.stdin: that would open a stream on the child's stdin
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'));
   const child = spawn(process.execPath, [...execArgv, BIN, ...argv], {
     stdio: ['inherit', 'inherit', 'pipe'], env: { ...process.env, [FILTERED_ENV]: '1' }, detached: !terminal,
