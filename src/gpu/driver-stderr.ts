@@ -33,8 +33,10 @@
 // read from /proc/self/fdinfo/2. Otherwise (a file opened without append, a
 // socket, stderr closed, not Linux) the call simply runs and the notices show.
 
+/** How both notices start: a stream filter holds back a partial line while it could still be one. */
+const NOTICE_START = 'Warning: maxDynamic';
 /** The two notices Dawn prints when it clamps a Vulkan adapter's dynamic-buffer limits. */
-export const DAWN_LIMIT_NOTICE = /^Warning: maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
+export const DAWN_LIMIT_NOTICE = new RegExp(`^${NOTICE_START}(?:Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \\d+ to \\d+ to fit dynamic offset allocation limit\\.$`);
 
 /** The environment variable that shows the driver's own messages. */
 export const DRIVER_LOG_ENV = 'LCO_DRIVER_LOG';
@@ -178,8 +180,7 @@ export class NoticeFilter {
     const cut = text.lastIndexOf('\n') + 1;
     out += withoutDawnNotices(text.slice(0, cut));
     this.#held = text.slice(cut);
-    const start = 'Warning: maxDynamic';
-    const couldBe = this.#held.length <= start.length ? start.startsWith(this.#held) : this.#held.startsWith(start);
+    const couldBe = this.#held.length <= NOTICE_START.length ? NOTICE_START.startsWith(this.#held) : this.#held.startsWith(NOTICE_START);
     if (!couldBe) {
       out += this.#held;
       this.#held = '';
