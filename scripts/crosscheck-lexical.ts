@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bm25Scores, fitTfidf, tfidfMatrix } from '../src/eval/lexical.ts';
+import { bm25Scores, fitTfidf, tfidfCosines } from '../src/eval/lexical.ts';
 import { LEXICAL_MAX_FEATURES } from '../src/eval/run-lexical.ts';
 import { buildSuite } from '../src/eval/suite.ts';
 
@@ -20,13 +20,7 @@ const R = suite.retrieval!, S = suite.sts!, K = suite.clustering!;
 const queries = R.queries as string[], corpus = R.corpus as string[];
 
 const sts = fitTfidf([...S.sentence1, ...S.sentence2]);
-const V = sts.terms.length;
-const a = tfidfMatrix(sts, S.sentence1), b = tfidfMatrix(sts, S.sentence2);
-const cos = S.scores.map((_, i) => {
-  let s = 0;
-  for (let j = 0; j < V; j++) s += a[i * V + j] * b[i * V + j];
-  return s;
-});
+const cos = tfidfCosines(sts, S.sentence1, S.sentence2); // what evaluateLexical scores STS with
 const km = fitTfidf(K.texts, LEXICAL_MAX_FEATURES);
 
 const dir = mkdtempSync(join(tmpdir(), 'lco-lexical-'));
@@ -34,7 +28,7 @@ try {
   const file = join(dir, 'split.json');
   writeFileSync(file, JSON.stringify({
     queries, corpus, bm25: Array.from(bm25Scores(queries, corpus)),
-    s1: S.sentence1, s2: S.sentence2, stsCosines: cos, stsTerms: sts.terms,
+    s1: S.sentence1, s2: S.sentence2, stsCosines: Array.from(cos), stsTerms: sts.terms,
     clusterTexts: K.texts, clusterTerms: km.terms, maxFeatures: LEXICAL_MAX_FEATURES,
   }));
   const py = spawnSync('/usr/bin/python3', [new URL('./crosscheck_lexical.py', import.meta.url).pathname, file], { stdio: 'inherit' });

@@ -5,7 +5,7 @@
 // runner on a small suite: BM25 finds a document that shares the query's
 // words, every score in range, image tasks skipped, the table's column.
 import { describe, expect, it } from 'vitest';
-import { bm25Scores, fitTfidf, lexicalTokens, tfidfMatrix } from '../src/eval/lexical.ts';
+import { bm25Scores, fitTfidf, lexicalTokens, tfidfCosines, tfidfMatrix } from '../src/eval/lexical.ts';
 import { evaluateLexical, formatLexicalMethods } from '../src/eval/run-lexical.ts';
 import { formatResultsTable, type EvalResults } from '../src/eval/run-eval.ts';
 import type { EvalSuite } from '../src/eval/suite.ts';
@@ -53,6 +53,11 @@ describe('TF-IDF', () => {
     const r0 = [2 * ia, 1, 0], n0 = Math.hypot(...r0);
     const r1 = [0, 1, ia], n1 = Math.hypot(...r1);
     [...r0.map((v) => v / n0), ...r1.map((v) => v / n1), 0, 0, 0].forEach((v, i) => expect(x[i], `x[${i}]`).toBeCloseTo(v, 6));
+    // the sparse cosine of two texts is the dot of those rows; a text with no known term has cosine 0
+    const cos = tfidfCosines(m, ['b a a', 'b c'], ['b c', 'zebra']);
+    expect(cos[0]).toBeCloseTo((r0[1] * r1[1]) / (n0 * n1), 14);
+    expect(cos[1]).toBe(0);
+    expect(() => tfidfCosines(m, ['a'], [])).toThrow(/1 first texts, 0 second texts/);
   });
 
   it('maxFeatures keeps the most frequent terms in the fitted texts (ties: the first in sort order)', () => {

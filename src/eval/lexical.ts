@@ -102,21 +102,39 @@ export function fitTfidf(texts: readonly string[], maxFeatures = 0): TfidfModel 
   return { terms, idf, column: new Map(terms.map((t, i) => [t, i])) };
 }
 
+/** The L2-normalised TF-IDF vector of one text, sparse: column -> value (empty for no kept term). */
+export function tfidfVector(model: TfidfModel, text: string): Map<number, number> {
+  const v = new Map<number, number>();
+  let ss = 0;
+  for (const [t, c] of counts(lexicalTokens(text))) {
+    const j = model.column.get(t);
+    if (j === undefined) continue;
+    const x = c * model.idf[j];
+    v.set(j, x);
+    ss += x * x;
+  }
+  const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+  for (const [j, x] of v) v.set(j, x * inv);
+  return v;
+}
+
 /** The L2-normalised TF-IDF rows of `texts` under `model`, dense [n, terms] (float32). */
 export function tfidfMatrix(model: TfidfModel, texts: readonly string[]): Float32Array {
   const V = model.terms.length;
   const x = new Float32Array(texts.length * V);
-  const row = new Float64Array(V);
   texts.forEach((text, i) => {
-    row.fill(0);
-    for (const [t, c] of counts(lexicalTokens(text))) {
-      const j = model.column.get(t);
-      if (j !== undefined) row[j] = c * model.idf[j];
-    }
-    let ss = 0;
-    for (let j = 0; j < V; j++) ss += row[j] * row[j];
-    const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
-    for (let j = 0; j < V; j++) x[i * V + j] = row[j] * inv;
+    for (const [j, v] of tfidfVector(model, text)) x[i * V + j] = v;
   });
   return x;
+}
+
+/** Cosine of the TF-IDF vectors of a[i] and b[i] for every pair (0 when either has no kept term). */
+export function tfidfCosines(model: TfidfModel, a: readonly string[], b: readonly string[]): Float64Array {
+  if (a.length !== b.length) throw new RangeError(`tfidfCosines: ${a.length} first texts, ${b.length} second texts`);
+  return Float64Array.from(a, (text, i) => {
+    const u = tfidfVector(model, text);
+    let dot = 0;
+    for (const [j, y] of tfidfVector(model, b[i])) dot += (u.get(j) ?? 0) * y;
+    return dot;
+  });
 }

@@ -140,6 +140,13 @@ function checkSameLength(where: string, what: Record<string, readonly unknown[]>
   return n;
 }
 
+/** f's value and the seconds it took. */
+export function timed<T>(f: () => T): [T, number] {
+  const t = performance.now();
+  const v = f();
+  return [v, (performance.now() - t) / 1000];
+}
+
 /** The rows of the classification fold `fold`; a bad fold name or an empty fold is an error. */
 export function foldRows(suiteName: string, P: ClassificationSuite, fold: 'train' | 'test'): number[] {
   const rows = P.folds.flatMap((f, i) => {
@@ -227,11 +234,6 @@ export async function evaluateEmbedder(
     const m = new Float32Array(ref.rows.length * dim);
     ref.rows.forEach((r, i) => m.set(ref.group.vectors![r], i * dim));
     return m;
-  };
-  const timed = <T>(f: () => T): [T, number] => {
-    const t = performance.now();
-    const v = f();
-    return [v, (performance.now() - t) / 1000];
   };
 
   let retrieval: RetrievalScores | undefined, tr = 0;

@@ -15,11 +15,11 @@
 // probe, which work on dense rows, stay within seconds; on the WordNet suite
 // the glosses have about 8,000 distinct terms, most of them rare.
 import { clusteringFromEmbeddings } from './cluster.ts';
-import { bm25Scores, BM25_B, BM25_K1, fitTfidf, tfidfMatrix } from './lexical.ts';
+import { bm25Scores, BM25_B, BM25_K1, fitTfidf, tfidfCosines, tfidfMatrix } from './lexical.ts';
 import { pearson, retrievalFromScores, spearman } from './metrics.ts';
 import { probeAccuracy } from './probe.ts';
 import {
-  classificationScores, clusteringScores, DEFAULT_KMEANS_RESTARTS, foldRows, retrievalScores,
+  classificationScores, clusteringScores, DEFAULT_KMEANS_RESTARTS, foldRows, retrievalScores, timed,
   type ClassificationScores, type ClusteringScores, type EvalRunOptions, type RetrievalScores, type StsScores,
 } from './run-eval.ts';
 import type { EvalItem, EvalSuite } from './suite.ts';
@@ -46,11 +46,6 @@ export function evaluateLexical(suite: EvalSuite, runOpts: EvalRunOptions = {}):
   const t0 = performance.now();
   const seed = runOpts.seed ?? 0;
   const restarts = runOpts.kmeansRestarts ?? DEFAULT_KMEANS_RESTARTS;
-  const timed = <T>(f: () => T): [T, number] => {
-    const t = performance.now();
-    const v = f();
-    return [v, (performance.now() - t) / 1000];
-  };
   const { retrieval: R, sts: S, clustering: K, classification: P } = suite;
 
   let retrieval: RetrievalScores | undefined, tr = 0;
@@ -62,16 +57,7 @@ export function evaluateLexical(suite: EvalSuite, runOpts: EvalRunOptions = {}):
   let sts: StsScores | undefined, ts = 0;
   if (S) {
     [sts, ts] = timed(() => {
-      const n = S.scores.length;
-      const model = fitTfidf([...S.sentence1, ...S.sentence2]);
-      const V = model.terms.length;
-      const a = tfidfMatrix(model, S.sentence1), b = tfidfMatrix(model, S.sentence2);
-      const cos = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        let s = 0;
-        for (let j = 0; j < V; j++) s += a[i * V + j] * b[i * V + j];
-        cos[i] = s; // unit rows (or zero): the dot is the cosine
-      }
+      const cos = tfidfCosines(fitTfidf([...S.sentence1, ...S.sentence2]), S.sentence1, S.sentence2);
       return { spearman: spearman(cos, S.scores), pearson: pearson(cos, S.scores) };
     });
   }
