@@ -6,9 +6,7 @@
 //              directly, as native code does: Dawn's two notices between
 //              other lines; the call's value; a call that throws
 import { writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
-import { filterDriverStderr, type DriverStderrEnv } from '../src/gpu/driver-stderr.ts';
+import { filterDriverStderr, nodeDriverStderrEnv } from '../src/gpu/driver-stderr.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 
 const mode = process.argv[2];
@@ -17,10 +15,7 @@ if (mode === 'gpu') {
   const gpu = await Gpu.create();
   gpu.destroy();
 } else if (mode === 'native') {
-  const env: DriverStderrEnv = {
-    fs: await import('node:fs'), tmpdir: tmpdir(), isMainThread, platform: process.platform, env: process.env,
-    activeResources: () => process.getActiveResourcesInfo(), stderrQueued: () => process.stderr.writableLength,
-  };
+  const env = await nodeDriverStderrEnv();
   const got = filterDriverStderr(env, () => {
     writeSync(2, 'loader: a line that is not a notice\n');
     writeSync(2, 'Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.\n');

@@ -12,7 +12,7 @@
 // (driver-stderr.ts; LCO_DRIVER_LOG=1 shows them).
 
 import { isBun, isNode } from '../runtime.ts';
-import { DRIVER_LOG_ENV, filterDriverStderr } from './driver-stderr.ts';
+import { DRIVER_LOG_ENV, filterDriverStderr, nodeDriverStderrEnv } from './driver-stderr.ts';
 
 export const WANTED_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
 
@@ -49,11 +49,7 @@ async function dawnGpu(options: string[]): Promise<GPU> {
 
 /** Dawn's requestAdapter, with its native limit notices kept off stderr (driver-stderr.ts). */
 async function dawnRequestAdapter(gpu: GPU, request: GPURequestAdapterOptions): Promise<GPUAdapter | null> {
-  const [fs, os, workers] = await Promise.all([import('node:fs'), import('node:os'), import('node:worker_threads')]);
-  return filterDriverStderr({
-    fs, tmpdir: os.tmpdir(), isMainThread: workers.isMainThread, platform: process.platform, env: process.env,
-    activeResources: () => process.getActiveResourcesInfo(), stderrQueued: () => process.stderr.writableLength,
-  }, () => gpu.requestAdapter(request));
+  return filterDriverStderr(await nodeDriverStderrEnv(), () => gpu.requestAdapter(request));
 }
 
 /** bun-webgpu's GPU object: it installs navigator.gpu (and GPUBufferUsage and friends). */

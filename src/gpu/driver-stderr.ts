@@ -58,6 +58,15 @@ export interface DriverStderrEnv {
   stderrQueued: () => number;
 }
 
+/** This Node process's environment for filterDriverStderr (node: modules imported here, on the Node path only). */
+export async function nodeDriverStderrEnv(): Promise<DriverStderrEnv> {
+  const [fs, os, workers] = await Promise.all([import('node:fs'), import('node:os'), import('node:worker_threads')]);
+  return {
+    fs, tmpdir: os.tmpdir(), isMainThread: workers.isMainThread, platform: process.platform, env: process.env,
+    activeResources: () => process.getActiveResourcesInfo(), stderrQueued: () => process.stderr.writableLength,
+  };
+}
+
 /**
  * What descriptor 2 is, for the swap: 'reopenable' (a pipe, a terminal,
  * /dev/null, or a file opened to append: a second open behaves as the first),
